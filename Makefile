@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+# The front door: `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+PYTHON     := /usr/bin/python3
+PYTEST     := $(PYTHON) -m pytest
+DEPS       := packaging/debian-deps.txt
+FUZZ_SECONDS ?= 30
+SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
+
+.PHONY: all deps build run test unit fuzz-replay integration asan fuzz format format-check lint \
+        bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(DEPS)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	mkdir -p .imgd
+	exec $(BUILD)/imgd --config none --state-dir .imgd --run-dir .imgd/run
+
+unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+fuzz-replay: build
+	meson test -C $(BUILD) --suite fuzz --print-errorlogs
+
+integration: build
+	IMGD_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/integration
+
+test: build unit fuzz-replay integration
+
+$(ASAN_BUILD)/build.ninja:
+	CC=clang meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false \
+	    -Dbuildtype=debug
+
+asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    meson test -C $(ASAN_BUILD) --suite unit --suite fuzz --print-errorlogs
+	IMGD_BUILD=$(abspath $(ASAN_BUILD)) IMGD_SANITIZED=1 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    $(PYTEST) -q -p no:cacheprovider tests/integration
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Db_lundef=false -Dbuildtype=debug
+
+# Run each libFuzzer target for FUZZ_SECONDS on its corpus (new inputs stay in the build dir).
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	for t in $(FUZZ_BUILD)/tests/fuzz/fuzz-*; do \
+	    name=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+	    $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$name tests/fuzz/corpus/$$name \
+	        || exit 1; \
+	done
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+lint: build
+	clang-tidy -p $(BUILD) --quiet $(filter src/%.c,$(SOURCES))
+	cppcheck --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
+	    --suppress=missingIncludeSystem -I src -I $(BUILD) --std=c11 --quiet src
+
+bench: build
+	bench/http/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* What every face handler sees: the request (method, path, route parameters, query, headers,
+ * body) and the response it fills. Nothing here includes microhttpd.h: server.c adapts the
+ * connection through the lookup callback, so handlers and faces are testable without a server. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config/config.h"
+#include "core/db/db.h"
+#include "core/system/system.h"
+#include "util/error.h"
+
+typedef struct imgd_metrics imgd_metrics;
+
+/* The faces of imgd: each owns path prefixes and an error dialect (DESIGN.md). */
+typedef enum imgd_face {
+    IMGD_FACE_NATIVE = 0,
+    IMGD_FACE_INVENTORY,
+    IMGD_FACE_IMAGEAPI,
+    IMGD_FACE_IMS,
+    IMGD_FACE_OPS,
+} imgd_face;
+
+/* Everything a handler may use; built once at start, read-only afterwards. */
+typedef struct imgd_api_ctx {
+    const imgd_config *cfg;
+    imgd_db *db;
+    imgd_system *sys;
+    imgd_metrics *metrics;
+} imgd_api_ctx;
+
+#define IMGD_ROUTE_MAX_PARAMS 4
+
+typedef enum imgd_lookup_kind {
+    IMGD_LOOKUP_HEADER,
+    IMGD_LOOKUP_QUERY,
+} imgd_lookup_kind;
+
+typedef struct imgd_request {
+    const imgd_api_ctx *ctx;
+    const char *method;
+    const char *path;
+    const char *request_id;
+    imgd_face face;
+    size_t n_params;
+    const char *param_names[IMGD_ROUTE_MAX_PARAMS]; /* borrowed from the route pattern */
+    size_t param_name_lens[IMGD_ROUTE_MAX_PARAMS];
+    char *param_values[IMGD_ROUTE_MAX_PARAMS]; /* owned by the server */
+    const char *body;                          /* NULL when the request had none */
+    size_t body_len;
+    /* header / query lookup on the underlying connection; returns a borrowed value or NULL */
+    const char *(*lookup)(void *conn, imgd_lookup_kind kind, const char *key);
+    void *conn;
+} imgd_request;
+
+#define IMGD_RESPONSE_MAX_HEADERS 4
+
+typedef struct imgd_response {
+    unsigned status;
+    char *body; /* owned (malloc); NULL for an empty body */
+    size_t body_len;
+    const char *content_type; /* static string */
+    size_t n_headers;
+    struct {
+        const char *name; /* static string */
+        char *value;      /* owned */
+    } headers[IMGD_RESPONSE_MAX_HEADERS];
+} imgd_response;
+
+/* A handler decodes and validates, makes one core call and encodes. It returns 0 with *resp
+ * filled, or a negative errno with *err set: the face maps the code to a status and its dialect.
+ * Handlers run on the server's worker threads concurrently. */
+typedef int (*imgd_handler)(imgd_request *req, imgd_response *resp, imgd_error **err);
+
+/* Route parameter by name; borrowed, or NULL. */
+const char *imgd_req_param(const imgd_request *req, const char *name);
+
+/* Query parameter / request header; borrowed, or NULL. */
+const char *imgd_req_query(const imgd_request *req, const char *key);
+const char *imgd_req_header(const imgd_request *req, const char *key);
+
+/* Parse the body as JSON within the configured depth bound. Returns 0 and a new reference, or
+ * -EINVAL with a message for the client. */
+int imgd_req_json(const imgd_request *req, json_t **out, imgd_error **err);
+
+/* Set a JSON body (Flask jsonify form: sorted keys, trailing newline; indented when pretty).
+ * Steals the reference to body. Returns 0 or -ENOMEM. */
+int imgd_resp_json(imgd_response *resp, unsigned status, json_t *body, bool pretty);
+
+/* Set a body from a copy of text. */
+int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type,
+                   const char *text, size_t len);
+
+/* Add a header (name static, value copied). Returns 0, -ENOMEM or -ENOSPC. */
+int imgd_resp_header(imgd_response *resp, const char *name, const char *value);
+
+/* Release what the response owns and reset it; accepts a zeroed response. */
+void imgd_resp_dispose(imgd_response *resp);

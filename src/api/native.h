@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* Handlers of the native face (/api/v1/...). Each is an imgd_handler. */
+#pragma once
+
+#include "http.h"
+
+int native_health_get(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_metrics_get(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_version_get(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_log_level_get(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_log_level_put(imgd_request *req, imgd_response *resp, imgd_error **err);

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* imgd: load the config, open the state, serve until SIGTERM/SIGINT, drain, exit 0. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "api/metrics.h"
+#include "api/router.h"
+#include "api/server.h"
+#include "core/config/config.h"
+#include "core/db/db.h"
+#include "core/system/system.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "version.h"
+
+#define DRAIN_TIMEOUT_USEC (10u * 1000u * 1000u)
+
+enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2 };
+
+extern char **environ;
+
+static int fail(int code, const char *what, imgd_error *err)
+{
+    if (imgd_log_enabled(IMGD_LOG_CRITICAL))
+        log_critical("%s: %s", what, err ? err->message : "unknown error");
+    else
+        fprintf(stderr, "imgd: %s: %s\n", what, err ? err->message : "unknown error");
+    imgd_error_free(err);
+    return code;
+}
+
+static int print_config(const imgd_config *cfg)
+{
+    json_t *o = imgd_config_to_json(cfg);
+    size_t len = 0;
+    _cleanup_free_ char *text = o ? imgd_json_encode(o, true, &len) : NULL;
+    json_decref(o);
+    if (!text)
+        return EXIT_RUNTIME;
+    fwrite(text, 1, len, stdout);
+    return 0;
+}
+
+static int list_routes(void)
+{
+    size_t n = 0;
+    const imgd_route *routes = imgd_api_routes(&n);
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s\n", routes[i].method, routes[i].pattern);
+    return 0;
+}
+
+static int setup_logging(const imgd_config *cfg, imgd_error **err)
+{
+    imgd_log_set_level((imgd_log_level)cfg->log_level);
+    if (!cfg->log_file || !*cfg->log_file)
+        return 0;
+    return imgd_log_open_file(cfg->log_file, (size_t)cfg->log_max_bytes,
+                              (unsigned)cfg->log_backup_count,
+                              (imgd_log_level)cfg->log_file_level, err);
+}
+
+static int prepare_dirs(const imgd_config *cfg, imgd_error **err)
+{
+    int r = imgd_mkdir_p(cfg->state_dir, 0700, err);
+    if (r == 0)
+        r = imgd_dir_check_writable(cfg->state_dir, err);
+    if (r < 0)
+        return imgd_error_prefix(err, "state directory '%s' is not usable", cfg->state_dir);
+    r = imgd_mkdir_p(cfg->run_dir, 0755, err);
+    if (r == 0)
+        r = imgd_dir_check_writable(cfg->run_dir, err);
+    if (r < 0)
+        return imgd_error_prefix(err, "run directory '%s' is not usable", cfg->run_dir);
+    return 0;
+}
+
+/* Serve until SIGTERM or SIGINT; SIGHUP reopens the log file. */
+static void wait_for_signals(const sigset_t *set)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            imgd_error *err = NULL;
+            if (imgd_log_reopen(&err) < 0)
+                log_error("%s", err->message);
+            else
+                log_info("log file reopened");
+            imgd_error_free(err);
+            continue;
+        }
+        log_info("received %s: draining requests in flight", strsignal(sig));
+        return;
+    }
+}
+
+typedef struct daemon_state {
+    imgd_config cfg;
+    imgd_db *db;
+    imgd_system *sys;
+    imgd_metrics *metrics;
+    imgd_server *server;
+    imgd_api_ctx ctx;
+} daemon_state;
+
+static void daemon_dispose(daemon_state *d)
+{
+    imgd_server_free(d->server);
+    imgd_metrics_free(d->metrics);
+    imgd_system_free(d->sys);
+    imgd_db_free(d->db);
+    imgd_config_dispose(&d->cfg);
+    imgd_log_close();
+}
+
+static int run(daemon_state *d, const sigset_t *signals)
+{
+    imgd_error *err = NULL;
+    const imgd_config *cfg = &d->cfg;
+    if (setup_logging(cfg, &err) < 0)
+        return fail(EXIT_RUNTIME, "logging", err);
+    for (char **w = cfg->warnings; w && *w; w++)
+        log_warning("config: %s", *w);
+    if (prepare_dirs(cfg, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup", err);
+    _cleanup_free_ char *db_path = NULL;
+    if (asprintf(&db_path, "%s/imgd.db", cfg->state_dir) < 0)
+        return EXIT_RUNTIME;
+    if (imgd_db_open(&d->db, db_path, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup", err);
+    size_t n_routes = 0;
+    const imgd_route *routes = imgd_api_routes(&n_routes);
+    d->metrics = imgd_metrics_new(routes, n_routes);
+    if (!d->metrics || imgd_system_new(&d->sys, cfg, d->db, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup", err);
+    d->ctx = (imgd_api_ctx){.cfg = cfg, .db = d->db, .sys = d->sys, .metrics = d->metrics};
+    if (imgd_server_new(&d->server, &d->ctx, routes, n_routes, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup", err);
+    for (size_t i = 0; i < imgd_server_listener_count(d->server); i++)
+        log_info("listening on %s", imgd_server_listener_name(d->server, i));
+    log_info("imgd %s ready (state %s, %lld workers)", IMGD_VERSION, cfg->state_dir,
+             (long long)cfg->max_workers);
+    sd_notify(0, "READY=1\nSTATUS=serving");
+
+    wait_for_signals(signals);
+    sd_notify(0, "STOPPING=1");
+    imgd_server_quiesce(d->server);
+    if (!imgd_server_wait_idle(d->server, DRAIN_TIMEOUT_USEC))
+        log_warning("requests still in flight after %u s: closing them",
+                    DRAIN_TIMEOUT_USEC / 1000000u);
+    imgd_server_free(d->server);
+    d->server = NULL;
+    log_info("imgd stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    daemon_state d;
+    memset(&d, 0, sizeof(d));
+    imgd_error *err = NULL;
+    imgd_config_mode mode = IMGD_MODE_RUN;
+    if (imgd_config_init(&d.cfg, &err) < 0 ||
+        imgd_config_load(&d.cfg, &mode, argc, argv, environ, &err) < 0) {
+        imgd_config_dispose(&d.cfg);
+        return fail(EXIT_CONFIG, "config", err);
+    }
+    if (mode == IMGD_MODE_HELP) {
+        imgd_config_print_help(stdout, argv[0]);
+        imgd_config_dispose(&d.cfg);
+        return 0;
+    }
+    if (mode == IMGD_MODE_VERSION) {
+        printf("imgd %s\n", IMGD_VERSION);
+        imgd_config_dispose(&d.cfg);
+        return 0;
+    }
+    if (mode == IMGD_MODE_LIST_ROUTES) {
+        imgd_config_dispose(&d.cfg);
+        return list_routes();
+    }
+    if (imgd_config_finalize(&d.cfg, &err) < 0) {
+        imgd_config_dispose(&d.cfg);
+        return fail(EXIT_CONFIG, "config", err);
+    }
+    if (mode == IMGD_MODE_PRINT_CONFIG) {
+        for (char **w = d.cfg.warnings; w && *w; w++)
+            fprintf(stderr, "imgd: warning: config: %s\n", *w);
+        int r = print_config(&d.cfg);
+        imgd_config_dispose(&d.cfg);
+        return r;
+    }
+
+    /* Block the signals in every thread (the server's threads inherit this mask) and take them
+     * synchronously in the main thread. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int r = run(&d, &signals);
+    daemon_dispose(&d);
+    return r;
+}
