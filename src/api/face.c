@@ -11,12 +11,18 @@ static const struct {
     const char *prefix;
     imgd_face face;
 } face_prefixes[] = {
-    {"/api/v1", IMGD_FACE_NATIVE},         {"/local-images", IMGD_FACE_INVENTORY},
-    {"/images", IMGD_FACE_INVENTORY},      {"/imageapi/v1", IMGD_FACE_IMAGEAPI},
-    {"/attach", IMGD_FACE_IMAGEAPI},       {"/mount", IMGD_FACE_IMAGEAPI},
-    {"/container", IMGD_FACE_IMAGEAPI},    {"/apis/ims", IMGD_FACE_IMS},
-    {"/v2", IMGD_FACE_IMS},                {"/v3", IMGD_FACE_IMS},
-    {"/metrics", IMGD_FACE_OPS},           {"/openapi.json", IMGD_FACE_OPS},
+    {"/api/v1", IMGD_FACE_NATIVE},
+    {"/local-images", IMGD_FACE_INVENTORY},
+    {"/images", IMGD_FACE_INVENTORY},
+    {"/imageapi/v1", IMGD_FACE_IMAGEAPI},
+    {"/attach", IMGD_FACE_IMAGEAPI},
+    {"/mount", IMGD_FACE_IMAGEAPI},
+    {"/container", IMGD_FACE_IMAGEAPI},
+    {"/apis/ims", IMGD_FACE_IMS},
+    {"/v2", IMGD_FACE_IMS},
+    {"/v3", IMGD_FACE_IMS},
+    {"/metrics", IMGD_FACE_OPS},
+    {"/openapi.json", IMGD_FACE_OPS},
     {"/openapi.yaml", IMGD_FACE_OPS},
 };
 
@@ -145,9 +151,8 @@ int imgd_face_error(imgd_response *resp, imgd_face face, unsigned status, const 
     switch (face) {
     case IMGD_FACE_NATIVE:
         imgd_time_format_python_iso(ts, sizeof(ts), imgd_now_realtime_usec());
-        body = json_pack("{s:b, s:{s:s, s:i, s:s}, s:s}", "success", 0, "error", "message",
-                         message, "code", (int)status, "type", native_error_type(status),
-                         "timestamp", ts);
+        body = json_pack("{s:b, s:{s:s, s:i, s:s}, s:s}", "success", 0, "error", "message", message,
+                         "code", (int)status, "type", native_error_type(status), "timestamp", ts);
         break;
     case IMGD_FACE_INVENTORY:
         body = json_pack("{s:s, s:s}", "error", imgd_http_reason(status), "details", message);
@@ -196,8 +201,8 @@ int imgd_face_method_not_allowed(imgd_response *resp, imgd_face face, const char
         r = body ? imgd_resp_json(resp, 405, body, false) : -ENOMEM;
     } else {
         char msg[600];
-        snprintf(msg, sizeof(msg), "method %.16s is not allowed for '%.400s'; allowed: %s",
-                 method, path, allow);
+        snprintf(msg, sizeof(msg), "method %.16s is not allowed for '%.400s'; allowed: %s", method,
+                 path, allow);
         r = imgd_face_error(resp, face, 405, msg);
     }
     return r < 0 ? r : imgd_resp_header(resp, "Allow", allow);

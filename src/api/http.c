@@ -49,8 +49,8 @@ int imgd_resp_json(imgd_response *resp, unsigned status, json_t *body, bool pret
     return 0;
 }
 
-int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type,
-                   const char *text, size_t len)
+int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type, const char *text,
+                   size_t len)
 {
     char *copy = malloc(len + 1);
     if (!copy)

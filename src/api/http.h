@@ -92,8 +92,8 @@ int imgd_req_json(const imgd_request *req, json_t **out, imgd_error **err);
 int imgd_resp_json(imgd_response *resp, unsigned status, json_t *body, bool pretty);
 
 /* Set a body from a copy of text. */
-int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type,
-                   const char *text, size_t len);
+int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type, const char *text,
+                   size_t len);
 
 /* Add a header (name static, value copied). Returns 0, -ENOMEM or -ENOSPC. */
 int imgd_resp_header(imgd_response *resp, const char *name, const char *value);

@@ -7,17 +7,17 @@
 #include <string.h>
 
 /* Statuses counted one by one; anything else lands in its class's "other" slot. */
-static const unsigned tracked_status[] = {200, 201, 202, 204, 206, 301, 302, 304, 400, 401,
-                                          403, 404, 405, 408, 409, 411, 413, 415, 416, 422,
-                                          429, 500, 501, 502, 503, 504, 507};
-#define N_TRACKED    (sizeof(tracked_status) / sizeof(tracked_status[0]))
-#define N_STATUS     (N_TRACKED + 1) /* + other */
-#define N_CLASSES    6               /* 1xx..5xx, other */
+static const unsigned tracked_status[] = {200, 201, 202, 204, 206, 301, 302, 304, 400,
+                                          401, 403, 404, 405, 408, 409, 411, 413, 415,
+                                          416, 422, 429, 500, 501, 502, 503, 504, 507};
+#define N_TRACKED (sizeof(tracked_status) / sizeof(tracked_status[0]))
+#define N_STATUS  (N_TRACKED + 1) /* + other */
+#define N_CLASSES 6               /* 1xx..5xx, other */
 
 /* Latency bucket upper bounds in microseconds (Prometheus le= in seconds). */
-static const uint64_t bucket_usec[] = {100,   250,    500,    1000,   2500,    5000,    10000,
-                                       25000, 50000,  100000, 250000, 500000,  1000000, 2500000,
-                                       5000000, 10000000};
+static const uint64_t bucket_usec[] = {100,     250,     500,     1000,    2500,   5000,
+                                       10000,   25000,   50000,   100000,  250000, 500000,
+                                       1000000, 2500000, 5000000, 10000000};
 #define N_BUCKETS (sizeof(bucket_usec) / sizeof(bucket_usec[0]) + 1) /* + Inf */
 
 typedef struct route_stats {
@@ -141,8 +141,8 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt,
-                          ap);
+        int n =
+            vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
         va_end(ap);
         if (n < 0) {
             b->failed = 1;
@@ -168,8 +168,7 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
 static void route_labels(char *buf, size_t len, const imgd_metrics *m, size_t i)
 {
     if (i < m->n_routes)
-        snprintf(buf, len, "method=\"%s\",route=\"%s\"", m->routes[i].method,
-                 m->routes[i].pattern);
+        snprintf(buf, len, "method=\"%s\",route=\"%s\"", m->routes[i].method, m->routes[i].pattern);
     else
         snprintf(buf, len, "method=\"\",route=\"unmatched\"");
 }

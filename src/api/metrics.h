@@ -27,7 +27,8 @@ void imgd_metrics_request_started(imgd_metrics *m);
 uint64_t imgd_metrics_in_flight(const imgd_metrics *m);
 uint64_t imgd_metrics_total(const imgd_metrics *m);
 
-/* {"requests_total", "requests_in_flight", "requests_by_status": {"2xx": n, ...}} merged into obj. */
+/* {"requests_total", "requests_in_flight", "requests_by_status": {"2xx": n, ...}} merged into obj.
+ */
 int imgd_metrics_summary(const imgd_metrics *m, json_t *obj);
 
 /* Prometheus text exposition (format 0.0.4). Returns a malloc'd string or NULL. extra is appended

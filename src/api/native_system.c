@@ -45,9 +45,8 @@ int native_metrics_get(imgd_request *req, imgd_response *resp, imgd_error **err)
     imgd_humanize_duration(human, sizeof(human), uptime);
     imgd_time_format_python_iso(ts, sizeof(ts), imgd_now_realtime_usec());
     json_t *body = json_pack("{s:I, s:s, s:i, s:I, s:s}", "uptime_seconds", (json_int_t)uptime,
-                             "uptime_human", human, "active_threads",
-                             imgd_system_thread_count(), "max_workers",
-                             (json_int_t)ctx->cfg->max_workers, "timestamp", ts);
+                             "uptime_human", human, "active_threads", imgd_system_thread_count(),
+                             "max_workers", (json_int_t)ctx->cfg->max_workers, "timestamp", ts);
     if (!body || imgd_metrics_summary(ctx->metrics, body) < 0) {
         json_decref(body);
         return imgd_error_set(err, ENOMEM, "out of memory");
@@ -58,8 +57,8 @@ int native_metrics_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 int native_version_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "version", IMGD_VERSION, "api_version", "v1",
-                             "schema_version", imgd_db_schema_version(req->ctx->db),
-                             "instance_id", imgd_db_instance_id(req->ctx->db));
+                             "schema_version", imgd_db_schema_version(req->ctx->db), "instance_id",
+                             imgd_db_instance_id(req->ctx->db));
     if (!body)
         return imgd_error_set(err, ENOMEM, "out of memory");
     return imgd_resp_json(resp, 200, body, false);

@@ -95,8 +95,8 @@ static void allow_add(char *allow, size_t len, const char *method)
 }
 
 imgd_route_result imgd_router_find(size_t *out_index, imgd_route_param *params, size_t *n_params,
-                                   char *allow, size_t allow_len, const imgd_route *table,
-                                   size_t n, const char *method, const char *path)
+                                   char *allow, size_t allow_len, const imgd_route *table, size_t n,
+                                   const char *method, const char *path)
 {
     bool path_known = false;
     if (allow_len)

@@ -41,8 +41,8 @@ typedef enum imgd_route_result {
 /* Find the route for method and path in table[0..n). On FOUND, *out_index and params are set.
  * On METHOD_NOT_ALLOWED, allow receives the comma-separated methods that would match. */
 imgd_route_result imgd_router_find(size_t *out_index, imgd_route_param *params, size_t *n_params,
-                                   char *allow, size_t allow_len, const imgd_route *table,
-                                   size_t n, const char *method, const char *path);
+                                   char *allow, size_t allow_len, const imgd_route *table, size_t n,
+                                   const char *method, const char *path);
 
 /* The daemon's route table (static storage). */
 const imgd_route *imgd_api_routes(size_t *out_n);

@@ -25,12 +25,12 @@
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
-#define MAX_LISTENERS   17 /* 16 TCP addresses + the unix socket */
-#define REQUEST_ID_MAX  128
-#define TOKEN_FILE_MAX  (1024 * 1024)
-#define PEM_FILE_MAX    (1024 * 1024)
-#define LISTEN_BACKLOG  1024
-#define TOKEN_HASH_LEN  32
+#define MAX_LISTENERS  17 /* 16 TCP addresses + the unix socket */
+#define REQUEST_ID_MAX 128
+#define TOKEN_FILE_MAX (1024 * 1024)
+#define PEM_FILE_MAX   (1024 * 1024)
+#define LISTEN_BACKLOG 1024
+#define TOKEN_HASH_LEN 32
 
 typedef struct listener {
     struct imgd_server *srv;
@@ -117,10 +117,8 @@ static void request_id_init(request_state *rs)
 
 static const char *conn_lookup(void *conn, imgd_lookup_kind kind, const char *key)
 {
-    return MHD_lookup_connection_value(conn,
-                                       kind == IMGD_LOOKUP_HEADER ? MHD_HEADER_KIND
-                                                                  : MHD_GET_ARGUMENT_KIND,
-                                       key);
+    return MHD_lookup_connection_value(
+        conn, kind == IMGD_LOOKUP_HEADER ? MHD_HEADER_KIND : MHD_GET_ARGUMENT_KIND, key);
 }
 
 static enum MHD_Result send_response(request_state *rs)
@@ -226,12 +224,13 @@ static int authorize(request_state *rs)
     if (rs->l->is_unix) /* guarded by the socket's owner and mode */
         return 0;
     if (srv->tls_ca && !client_cert_valid(rs->conn)) {
-        int r = prepare_error(rs, 401, "a client certificate signed by the configured CA is required");
+        int r =
+            prepare_error(rs, 401, "a client certificate signed by the configured CA is required");
         return r < 0 ? r : 1;
     }
     if (srv->n_tokens > 0 &&
         !token_valid(srv, MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_AUTHORIZATION))) {
+                                                      MHD_HTTP_HEADER_AUTHORIZATION))) {
         int r = prepare_error(rs, 401, "missing or invalid bearer token");
         if (r == 0)
             r = imgd_resp_header(&rs->resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -338,10 +337,10 @@ static enum MHD_Result dispatch(request_state *rs)
 
 static bool request_has_body(struct MHD_Connection *conn, int64_t *content_length)
 {
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     *content_length = -1;
     if (cl && imgd_parse_int64(content_length, cl) == 0 && *content_length == 0 && !te)
         return false;
@@ -413,9 +412,8 @@ static enum MHD_Result last_call(request_state *rs)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     listener *l = cls;
@@ -456,8 +454,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("%s %s %u %zuB %lluus", rs->method, rs->path, status, rs->bytes,
                  (unsigned long long)usec);
     else
-        log_info("%s %s %u %zuB %lluus (connection ended early: %d)", rs->method, rs->path,
-                 status, rs->bytes, (unsigned long long)usec, (int)toe);
+        log_info("%s %s %u %zuB %lluus (connection ended early: %d)", rs->method, rs->path, status,
+                 rs->bytes, (unsigned long long)usec, (int)toe);
     imgd_log_set_request_id(NULL);
     request_free(rs);
     *con_cls = NULL;
@@ -606,7 +604,8 @@ static int start_daemon(listener *l, imgd_error **err)
 static int load_tokens(imgd_server *srv, const char *path, imgd_error **err)
 {
     _cleanup_free_ char *text = NULL;
-    int r = imgd_read_file(&text, NULL, path, TOKEN_FILE_MAX, err);
+    size_t text_len = 0;
+    int r = imgd_read_file(&text, &text_len, path, TOKEN_FILE_MAX, err);
     if (r < 0)
         return imgd_error_prefix(err, "tokens_file");
     char *save = NULL;
@@ -624,7 +623,7 @@ static int load_tokens(imgd_server *srv, const char *path, imgd_error **err)
         srv->tokens = t;
         token_hash(srv->tokens[srv->n_tokens++], line, len);
     }
-    explicit_bzero(text, strlen(text));
+    explicit_bzero(text, text_len); /* strtok_r put NULs in: clear the whole buffer */
     if (srv->n_tokens == 0)
         return imgd_error_set(err, EINVAL, "tokens_file '%s' holds no token", path);
     return 0;

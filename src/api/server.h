@@ -17,7 +17,7 @@ typedef struct imgd_server imgd_server;
  * Returns 0, or a negative errno with *err naming the address or file that failed (nothing is
  * left listening then). */
 int imgd_server_new(imgd_server **out, const imgd_api_ctx *ctx, const imgd_route *routes,
-                     size_t n_routes, imgd_error **err);
+                    size_t n_routes, imgd_error **err);
 
 /* Stop accepting connections (close the listening sockets, remove the unix socket) while requests
  * in flight go on; their responses ask the client to close. */

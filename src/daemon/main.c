@@ -63,8 +63,8 @@ static int setup_logging(const imgd_config *cfg, imgd_error **err)
     if (!cfg->log_file || !*cfg->log_file)
         return 0;
     return imgd_log_open_file(cfg->log_file, (size_t)cfg->log_max_bytes,
-                              (unsigned)cfg->log_backup_count,
-                              (imgd_log_level)cfg->log_file_level, err);
+                              (unsigned)cfg->log_backup_count, (imgd_log_level)cfg->log_file_level,
+                              err);
 }
 
 static int prepare_dirs(const imgd_config *cfg, imgd_error **err)

@@ -59,8 +59,7 @@ int imgd_read_file(char **out, size_t *out_len, const char *path, size_t max_byt
     for (;;) {
         if (len + 1 >= cap) { /* the file grew since fstat */
             if (cap > max_bytes)
-                return imgd_error_set(err, EFBIG, "'%s' is larger than %zu bytes", path,
-                                      max_bytes);
+                return imgd_error_set(err, EFBIG, "'%s' is larger than %zu bytes", path, max_bytes);
             char *n = realloc(buf, cap * 2);
             if (!n)
                 return imgd_error_set(err, ENOMEM, "out of memory reading '%s'", path);

@@ -36,8 +36,8 @@ static const struct {
     const char *name;
     imgd_log_level level;
 } level_names[] = {
-    {"DEBUG", IMGD_LOG_DEBUG},       {"INFO", IMGD_LOG_INFO},   {"WARNING", IMGD_LOG_WARNING},
-    {"WARN", IMGD_LOG_WARNING},      {"ERROR", IMGD_LOG_ERROR}, {"CRITICAL", IMGD_LOG_CRITICAL},
+    {"DEBUG", IMGD_LOG_DEBUG},    {"INFO", IMGD_LOG_INFO},   {"WARNING", IMGD_LOG_WARNING},
+    {"WARN", IMGD_LOG_WARNING},   {"ERROR", IMGD_LOG_ERROR}, {"CRITICAL", IMGD_LOG_CRITICAL},
     {"FATAL", IMGD_LOG_CRITICAL},
 };
 

@@ -50,7 +50,8 @@ void imgd_log_set_request_id(const char *id);
 /* True when a message at this level would be written by some sink. */
 bool imgd_log_enabled(imgd_log_level level);
 
-void imgd_log_write(imgd_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imgd_log_write(imgd_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #define imgd_log_full(level, ...)                                                                  \
     do {                                                                                           \

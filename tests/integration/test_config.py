@@ -262,3 +262,12 @@ def test_port_in_use_exits_1(imgd_factory, tmp):
                   str(tmp / "r2"), "--listen", f"127.0.0.1:{d.port}"])
     assert p.returncode == 1
     assert f"listen on 127.0.0.1:{d.port}" in p.stderr and "in use" in p.stderr
+
+
+def test_packaged_example_config_loads_cleanly(tmp):
+    example = __import__("conftest").ROOT / "packaging" / "config.example.json"
+    p = run_imgd(["--config", str(example), "--print-config", "--state-dir", str(tmp)])
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    c = json.loads(p.stdout)
+    assert c["tokens_file"] == "/etc/imgd/tokens" and c["listen"] == ["127.0.0.1:5375"]

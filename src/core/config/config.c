@@ -39,14 +39,15 @@ typedef struct setting {
     const char *def;  /* textual default; NULL means empty / unset */
     int64_t min, max; /* T_INT bounds */
     unsigned flags;
-    const char *legacy_env;     /* accepted besides IMGD_<NAME> */
-    const char *aliases[6];     /* config-file keys of the seed layouts; "section.key" nests */
+    const char *legacy_env; /* accepted besides IMGD_<NAME> */
+    const char *aliases[6]; /* config-file keys of the seed layouts; "section.key" nests */
     const char *help;
 } setting;
 
 #define OFF(f) offsetof(imgd_config, f)
 
 /* The single table of settings. Order is the --help and --print-config order. */
+/* clang-format off */
 static const setting settings[] = {
     {"state_dir", T_PATH, OFF(state_dir), "/var/lib/imgd", 0, 0, 0, NULL, {NULL},
      "directory of the database, blobs, layers and containers"},
@@ -124,6 +125,7 @@ static const setting settings[] = {
     {"runtime", T_STRING, OFF(runtime), "runc", 0, 0, 0, NULL, {NULL},
      "OCI runtime binary (name in PATH or absolute path)"},
 };
+/* clang-format on */
 
 /* Sections of the crictl + Harbor service's config.json; keys inside them are "section.key". */
 static const char *const seed_sections[] = {"crictl_config", "harbor_config", "app_config"};
@@ -163,7 +165,8 @@ static const setting *setting_by_key(const char *key)
     return NULL;
 }
 
-static int add_warning(imgd_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_warning(imgd_config *cfg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static int add_warning(imgd_config *cfg, const char *fmt, ...)
 {
     _cleanup_free_ char *msg = NULL;
@@ -351,7 +354,8 @@ static int apply_json_value(imgd_config *cfg, const setting *s, const char *key,
         *(char ***)field(cfg, s) = NULL;
         size_t i;
         json_t *item;
-        json_array_foreach (v, i, item) {
+        json_array_foreach(v, i, item)
+        {
             if (!json_is_string(item))
                 return bad_value(s, "[...]", origin, err);
             int r = set_from_text(cfg, s, json_string_value(item), true, base_dir, origin, err);
@@ -388,11 +392,13 @@ int imgd_config_apply_json(imgd_config *cfg, const json_t *doc, const char *base
         return imgd_error_set(err, EINVAL, "the config must be a JSON object");
     const char *key;
     json_t *value;
-    json_object_foreach ((json_t *)doc, key, value) {
+    json_object_foreach((json_t *)doc, key, value)
+    {
         if (is_seed_section(key) && json_is_object(value)) {
             const char *sub;
             json_t *subvalue;
-            json_object_foreach (value, sub, subvalue) {
+            json_object_foreach(value, sub, subvalue)
+            {
                 char full[256];
                 snprintf(full, sizeof(full), "%s.%s", key, sub);
                 const setting *s = setting_by_key(full);
@@ -513,8 +519,10 @@ static int parse_mode_flag(const char *arg, imgd_config_mode *mode)
         const char *flag;
         imgd_config_mode mode;
     } modes[] = {
-        {"--print-config", IMGD_MODE_PRINT_CONFIG}, {"--version", IMGD_MODE_VERSION},
-        {"--help", IMGD_MODE_HELP},                 {"-h", IMGD_MODE_HELP},
+        {"--print-config", IMGD_MODE_PRINT_CONFIG},
+        {"--version", IMGD_MODE_VERSION},
+        {"--help", IMGD_MODE_HELP},
+        {"-h", IMGD_MODE_HELP},
         {"--list-routes", IMGD_MODE_LIST_ROUTES},
     };
     for (size_t i = 0; i < IMGD_ARRAY_SIZE(modes); i++) {
@@ -662,8 +670,7 @@ static int finalize_listen(imgd_config *cfg, imgd_error **err)
     if (!cfg->listen) {
         char addr[300];
         bool v6 = strchr(cfg->host, ':') != NULL;
-        snprintf(addr, sizeof(addr), v6 ? "[%s]:%lld" : "%s:%lld", cfg->host,
-                 (long long)cfg->port);
+        snprintf(addr, sizeof(addr), v6 ? "[%s]:%lld" : "%s:%lld", cfg->host, (long long)cfg->port);
         if (imgd_strv_push(&cfg->listen, addr) < 0)
             return imgd_error_set(err, ENOMEM, "out of memory");
     }
@@ -672,8 +679,8 @@ static int finalize_listen(imgd_config *cfg, imgd_error **err)
         cfg->listen = calloc(1, sizeof(char *));
         return cfg->listen ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
     }
-    bool authenticated = (cfg->tokens_file && *cfg->tokens_file) ||
-                         (cfg->tls_client_ca && *cfg->tls_client_ca);
+    bool authenticated =
+        (cfg->tokens_file && *cfg->tokens_file) || (cfg->tls_client_ca && *cfg->tls_client_ca);
     for (char **a = cfg->listen; *a; a++) {
         char host[256];
         uint16_t port;

@@ -66,8 +66,8 @@ static int db_exec(imgd_db *db, const char *sql, const char *what, imgd_error **
     char *msg = NULL;
     int rc = sqlite3_exec(db->conn, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        int r = imgd_error_set(err, sqlite_errno(rc), "%s: %s", what,
-                               msg ? msg : sqlite3_errstr(rc));
+        int r =
+            imgd_error_set(err, sqlite_errno(rc), "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return r;
     }
@@ -111,8 +111,7 @@ static int migrate(imgd_db *db, imgd_error **err)
     int version = 0;
     int rc = query_int(db, "PRAGMA user_version", &version);
     if (rc != SQLITE_OK)
-        return imgd_error_set(err, sqlite_errno(rc), "read schema version: %s",
-                              sqlite3_errstr(rc));
+        return imgd_error_set(err, sqlite_errno(rc), "read schema version: %s", sqlite3_errstr(rc));
     if (version > N_MIGRATIONS)
         return imgd_error_set(err, EPROTO,
                               "database schema version %d is newer than this imgd knows (%d); "
@@ -165,8 +164,9 @@ static int load_instance_id(imgd_db *db, imgd_error **err)
 static int db_setup(imgd_db *db, imgd_error **err)
 {
     sqlite3_busy_timeout(db->conn, 5000);
-    int r = db_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                        "PRAGMA foreign_keys = ON;",
+    int r = db_exec(db,
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                    "PRAGMA foreign_keys = ON;",
                     "configure database", err);
     if (r < 0)
         return r;
@@ -247,8 +247,7 @@ int imgd_db_check(imgd_db *db, imgd_error **err)
     if (stat(db->path, &st) < 0)
         return imgd_error_errno(err, errno, "database file '%s'", db->path);
     if (st.st_dev != db->dev || st.st_ino != db->ino)
-        return imgd_error_set(err, ESTALE, "database file '%s' was replaced while open",
-                              db->path);
+        return imgd_error_set(err, ESTALE, "database file '%s' was replaced while open", db->path);
     int n = 0;
     pthread_mutex_lock(&db->lock);
     int rc = query_int(db, "SELECT count(*) FROM meta", &n);

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+#include "client.h"
+
+#include <assert.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "util/json.h"
+#include "util/strutil.h"
+
+#define RAW_MESSAGE_MAX  200u  /* characters of a non-JSON error body shown */
+#define JSON_MESSAGE_MAX 1000u /* characters of a server's error message shown */
+
+struct imgd_client {
+    char *base;        /* URL prefix of every request; http://localhost for a unix socket */
+    char *socket_path; /* NULL unless the server is a unix socket */
+    char *target;      /* the server as named in messages */
+    char *auth;        /* "Authorization: Bearer ..." or NULL; wiped before free */
+    char *cacert, *cert, *key;
+    bool insecure;
+    long timeout_sec;
+};
+
+typedef struct client_buf {
+    char *data;
+    size_t len, cap;
+    bool too_big;
+} client_buf;
+
+static void client_secret_free(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+static void client_curl_cleanupp(CURL **curl)
+{
+    if (*curl)
+        curl_easy_cleanup(*curl);
+}
+
+/* The header list may hold the token: wipe each entry before curl frees it. */
+static void client_slist_freep(struct curl_slist **list)
+{
+    for (struct curl_slist *l = *list; l; l = l->next)
+        explicit_bzero(l->data, strlen(l->data));
+    curl_slist_free_all(*list);
+}
+
+static int client_strdup_opt(char **out, const char *s)
+{
+    if (!s)
+        return 0;
+    *out = strdup(s);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* The URL for messages: user information (user:password@) is replaced, since it may hold a
+ * secret. */
+static char *client_display_url(const char *url)
+{
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    size_t host_end = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', host_end);
+    char *out = NULL;
+    if (!at)
+        return strdup(url);
+    if (asprintf(&out, "%.*s***%s", (int)(auth - url), url, at) < 0)
+        return NULL;
+    return out;
+}
+
+/* Fill the addressing fields of c from the server URL. */
+static int client_set_server(imgd_client *c, const char *server, imgd_error **err)
+{
+    for (const unsigned char *p = (const unsigned char *)server; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return imgd_error_set(err, EINVAL, "the server URL holds control characters");
+    }
+    if (imgd_str_has_prefix(server, "unix://")) {
+        const char *path = server + strlen("unix://");
+        if (*path == '\0')
+            return imgd_error_set(err, EINVAL, "server URL '%.200s' names no socket path", server);
+        c->socket_path = strdup(path);
+        c->base = strdup("http://localhost");
+        if (!c->socket_path || !c->base || asprintf(&c->target, "unix socket %s", path) < 0) {
+            c->target = NULL; /* undefined after a failed asprintf */
+            return imgd_error_set(err, ENOMEM, "out of memory");
+        }
+        return 0;
+    }
+    size_t scheme = imgd_str_has_prefix(server, "http://")    ? strlen("http://")
+                    : imgd_str_has_prefix(server, "https://") ? strlen("https://")
+                                                              : 0;
+    if (scheme == 0)
+        return imgd_error_set(err, EINVAL,
+                              "invalid server URL '%.200s': expected http://HOST:PORT, "
+                              "https://HOST:PORT or unix:///PATH",
+                              server);
+    size_t len = strlen(server);
+    while (len > scheme && server[len - 1] == '/')
+        len--;
+    if (len == scheme)
+        return imgd_error_set(err, EINVAL, "server URL '%.200s' names no host", server);
+    c->base = strndup(server, len);
+    c->target = c->base ? client_display_url(c->base) : NULL;
+    if (!c->target)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+int imgd_client_new(imgd_client **out, const imgd_client_options *opts, imgd_error **err)
+{
+    assert(opts->server);
+    assert(opts->timeout_sec > 0);
+    _cleanup_(imgd_client_freep) imgd_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    int r = client_set_server(c, opts->server, err);
+    if (r < 0)
+        return r;
+    if (opts->token && asprintf(&c->auth, "Authorization: Bearer %s", opts->token) < 0) {
+        c->auth = NULL;
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    }
+    if (client_strdup_opt(&c->cacert, opts->cacert) < 0 ||
+        client_strdup_opt(&c->cert, opts->cert) < 0 || client_strdup_opt(&c->key, opts->key) < 0)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    c->insecure = opts->insecure;
+    c->timeout_sec = opts->timeout_sec;
+    *out = TAKE_PTR(c);
+    return 0;
+}
+
+void imgd_client_free(imgd_client *c)
+{
+    if (!c)
+        return;
+    free(c->base);
+    free(c->socket_path);
+    free(c->target);
+    client_secret_free(c->auth);
+    free(c->cacert);
+    free(c->cert);
+    free(c->key);
+    free(c);
+}
+
+const char *imgd_client_target(const imgd_client *c)
+{
+    return c->target;
+}
+
+void imgd_client_response_dispose(imgd_client_response *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+static size_t client_on_data(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    client_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (n > IMGD_CLIENT_MAX_BODY - b->len) {
+        b->too_big = true;
+        return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p)
+            return 0;
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+/* Options that do not depend on the request. Each fails only on allocation or when libcurl
+ * lacks a feature, so one flag covers them all. */
+static int client_setup(const imgd_client *c, CURL *curl, client_buf *buf, char *errbuf)
+{
+    bool bad = false;
+    bad |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, c->timeout_sec) != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)IMGD_CLIENT_MAX_BODY) !=
+           CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_on_data) != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, buf) != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_USERAGENT, "imgctl") != CURLE_OK;
+    if (c->socket_path)
+        bad |= curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, c->socket_path) != CURLE_OK;
+    if (c->cacert)
+        bad |= curl_easy_setopt(curl, CURLOPT_CAINFO, c->cacert) != CURLE_OK;
+    if (c->cert)
+        bad |= curl_easy_setopt(curl, CURLOPT_SSLCERT, c->cert) != CURLE_OK;
+    if (c->key)
+        bad |= curl_easy_setopt(curl, CURLOPT_SSLKEY, c->key) != CURLE_OK;
+    if (c->insecure) {
+        bad |= curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
+    }
+    return bad ? -ENOMEM : 0;
+}
+
+static int client_header_add(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*list, line);
+    if (!n)
+        return -ENOMEM;
+    *list = n;
+    return 0;
+}
+
+/* Method, URL, headers and body of one request. *headers is owned by the caller, also on
+ * failure. */
+static int client_setup_request(const imgd_client *c, CURL *curl, struct curl_slist **headers,
+                                const char *method, const char *path, const char *body)
+{
+    _cleanup_free_ char *url = NULL;
+    if (asprintf(&url, "%s%s", c->base, path) < 0) {
+        url = NULL; /* undefined after a failed asprintf */
+        return -ENOMEM;
+    }
+    if (client_header_add(headers, "Accept: application/json") < 0 ||
+        (body && client_header_add(headers, "Content-Type: application/json") < 0) ||
+        (c->auth && client_header_add(headers, c->auth) < 0))
+        return -ENOMEM;
+    bool bad = curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK;
+    bad |= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *headers) != CURLE_OK;
+    if (strcmp(method, "GET") != 0)
+        bad |= curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
+    if (body) {
+        bad |= curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body)) !=
+               CURLE_OK;
+    }
+    return bad ? -ENOMEM : 0;
+}
+
+/* One line saying why no answer came. */
+static int client_transport_error(const imgd_client *c, CURL *curl, CURLcode rc,
+                                  const client_buf *buf, char *errbuf, imgd_error **err)
+{
+    if (buf->too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        return imgd_error_set(err, EFBIG, "answer of imgd at %s is larger than %u MiB", c->target,
+                              IMGD_CLIENT_MAX_BODY / (1024u * 1024u));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return imgd_error_set(err, ETIMEDOUT, "imgd at %s did not answer within %ld s", c->target,
+                              c->timeout_sec);
+    if (rc == CURLE_OUT_OF_MEMORY || (rc == CURLE_WRITE_ERROR && !buf->too_big))
+        return imgd_error_set(err, ENOMEM, "out of memory reading the answer of imgd at %s",
+                              c->target);
+    long os_errno = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK)
+        os_errno = 0;
+    /* curl's text for a refused connection ("Couldn't connect to server") hides the cause */
+    if (rc == CURLE_COULDNT_CONNECT && os_errno > 0)
+        return imgd_error_errno(err, (int)os_errno, "cannot reach imgd at %s", c->target);
+    size_t n = strlen(errbuf);
+    while (n > 0 && (errbuf[n - 1] == '\n' || errbuf[n - 1] == '\r'))
+        errbuf[--n] = '\0';
+    const char *why = n ? errbuf : curl_easy_strerror(rc);
+    if (rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE)
+        return imgd_error_set(err, EINVAL, "cannot use the TLS files for imgd at %s: %s", c->target,
+                              why);
+    int code =
+        rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ? ECONNREFUSED : EPROTO;
+    return imgd_error_set(err, code, "cannot reach imgd at %s: %s", c->target, why);
+}
+
+int imgd_client_request(imgd_client_response *out, imgd_client *c, const char *method,
+                        const char *path, const json_t *body, imgd_error **err)
+{
+    _cleanup_free_ char *body_text = NULL;
+    if (body && !(body_text = json_dumps(body, JSON_COMPACT)))
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    _cleanup_(client_curl_cleanupp) CURL *curl = curl_easy_init();
+    _cleanup_(client_slist_freep) struct curl_slist *headers = NULL;
+    client_buf buf = {0};
+    _cleanup_free_ char *data = NULL; /* takes buf.data so that every return frees it */
+    char errbuf[CURL_ERROR_SIZE] = "";
+    if (!curl || client_setup(c, curl, &buf, errbuf) < 0 ||
+        client_setup_request(c, curl, &headers, method, path, body_text) < 0)
+        return imgd_error_set(err, ENOMEM, "cannot set up a request to imgd at %s", c->target);
+    CURLcode rc = curl_easy_perform(curl);
+    data = buf.data;
+    if (rc != CURLE_OK)
+        return client_transport_error(c, curl, rc, &buf, errbuf, err);
+    long status = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        return imgd_error_set(err, EPROTO, "no HTTP status from imgd at %s", c->target);
+    if (!data && !(data = strdup("")))
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    *out = (imgd_client_response){.status = status, .body = TAKE_PTR(data), .len = buf.len};
+    return 0;
+}
+
+/* Copy at most max bytes of s, cut at a UTF-8 character boundary, with control characters
+ * replaced so that a hostile or odd answer cannot break the line or drive the terminal. */
+static char *client_clean_text(const char *s, size_t len, size_t max)
+{
+    bool cut = len > max;
+    if (cut) {
+        len = max;
+        while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+            len--;
+    }
+    char *out = malloc(len + sizeof("..."));
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+    }
+    memcpy(out + len, cut ? "..." : "", cut ? sizeof("...") : 1);
+    return out;
+}
+
+/* The message of a native-face error body, or NULL when the body has another shape. */
+static char *client_native_message(const imgd_client_response *r)
+{
+    json_auto_t *body = NULL;
+    if (imgd_json_parse(&body, r->body, r->len, IMGD_CLIENT_JSON_MAX_DEPTH, NULL) < 0)
+        return NULL;
+    const char *msg = imgd_json_get_string(json_object_get(body, "error"), "message");
+    return msg ? client_clean_text(msg, strlen(msg), JSON_MESSAGE_MAX) : NULL;
+}
+
+int imgd_client_response_json(json_t **out, const imgd_client_response *r, const char *method,
+                              const char *path, imgd_error **err)
+{
+    if (r->len == 0)
+        return imgd_error_set(err, EBADMSG, "%s %s: %ld answer is empty; JSON was expected", method,
+                              path, r->status);
+    _cleanup_error_ imgd_error *parse_err = NULL;
+    if (imgd_json_parse(out, r->body, r->len, IMGD_CLIENT_JSON_MAX_DEPTH, &parse_err) == 0)
+        return 0;
+    const char *why = parse_err ? parse_err->message : "out of memory";
+    _cleanup_free_ char *clean = client_clean_text(why, strlen(why), JSON_MESSAGE_MAX);
+    return imgd_error_set(err, EBADMSG, "%s %s: %ld answer is not valid JSON: %s", method, path,
+                          r->status, clean ? clean : "out of memory");
+}
+
+int imgd_client_response_error(imgd_error **err, const imgd_client_response *r, const char *method,
+                               const char *path)
+{
+    _cleanup_free_ char *msg = client_native_message(r);
+    if (!msg) {
+        size_t n = r->len;
+        while (n > 0 && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r' || r->body[n - 1] == ' '))
+            n--;
+        msg = n ? client_clean_text(r->body, n, RAW_MESSAGE_MAX) : strdup("(empty body)");
+    }
+    imgd_error_set(err, EIO, "%s %s: %ld %s", method, path, r->status,
+                   msg ? msg : "(out of memory)");
+    return -EIO;
+}

@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: MIT */
+/* imgctl: the command-line client of imgd. It resolves which server to talk to (flag,
+ * environment, user config, system config, default), makes one or two requests through
+ * client.h and prints the answer as a table or as JSON.
+ *
+ * Exit status: 0 success, 1 no answer or an error answer from imgd, 2 usage error. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/strutil.h"
+#include "version.h"
+
+#define DEFAULT_SERVER  "http://127.0.0.1:5375"
+#define SYSTEM_CONFIG   "/etc/imgctl/config"
+#define CONFIG_MAX      (64u * 1024u) /* largest config file read */
+#define DEFAULT_TIMEOUT 30
+#define TIMEOUT_MAX     86400
+#define EXIT_USAGE      2
+
+typedef enum cli_format {
+    CLI_FORMAT_TABLE,
+    CLI_FORMAT_JSON,
+} cli_format;
+
+/* The parsed command line; every string is borrowed from argv. */
+typedef struct cli_args {
+    const char *server, *token, *cacert, *cert, *key;
+    bool insecure;
+    long timeout_sec;
+    cli_format format;
+    char **words; /* the command and its arguments */
+    int n_words;
+} cli_args;
+
+/* The keys imgctl reads from one config file. */
+typedef struct cli_file {
+    char *server;
+    char *token; /* secret: wiped before free */
+} cli_file;
+
+/* The effective server and token, and where each came from. */
+typedef struct cli_settings {
+    char *server;
+    const char *server_from; /* static text or user_path */
+    char *token;             /* NULL when none; secret */
+    const char *token_from;
+    char *user_path; /* the user config file, NULL when there is no home directory */
+} cli_settings;
+
+/* ---- small helpers ---- */
+
+static void cli_secret_free(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+static void cli_secret_freep(char **s)
+{
+    cli_secret_free(*s);
+}
+
+static void cli_response_disposep(imgd_client_response *r)
+{
+    imgd_client_response_dispose(r);
+}
+
+static int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on stderr and the usage exit status. */
+static int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("imgctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see 'imgctl --help')\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static int cli_fail(const imgd_error *err)
+{
+    fprintf(stderr, "imgctl: %s\n", err ? err->message : "out of memory");
+    return EXIT_FAILURE;
+}
+
+/* A bearer token goes into an HTTP header and a config line: visible ASCII only, so it can
+ * neither inject a header nor a config key. */
+static bool cli_token_valid(const char *token)
+{
+    if (*token == '\0')
+        return false;
+    for (const char *p = token; *p; p++) {
+        if (*p < 0x21 || *p > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+static char *cli_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Print text from the server with control characters replaced, padded with spaces to width
+ * characters (UTF-8 aware, so that accented names do not skew the columns). */
+static void cli_put_clean(const char *s, size_t width)
+{
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+        chars += (*p & 0xc0) != 0x80;
+    }
+    for (; chars < width; chars++)
+        putchar(' ');
+}
+
+static size_t cli_text_width(const char *s)
+{
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        chars += (*p & 0xc0) != 0x80;
+    return chars;
+}
+
+static int cli_print_json(const json_t *v)
+{
+    size_t len = 0;
+    _cleanup_free_ char *text = imgd_json_encode(v, true, &len);
+    if (!text)
+        return cli_fail(NULL);
+    fwrite(text, 1, len, stdout);
+    return EXIT_SUCCESS;
+}
+
+/* ---- config files ---- */
+
+static void cli_file_dispose(cli_file *f)
+{
+    free(f->server);
+    cli_secret_free(f->token);
+    *f = (cli_file){0};
+}
+
+/* The key of a config line and, through *value, its value; NULL for blank lines, comments and
+ * lines without '='. Modifies line. */
+static char *cli_config_line(char *line, char **value)
+{
+    char *key = cli_trim(line);
+    char *eq = strchr(key, '=');
+    if (*key == '#' || !eq)
+        return NULL;
+    *eq = '\0';
+    *value = cli_trim(eq + 1);
+    return cli_trim(key);
+}
+
+/* Read server= and token= from path; a missing file is an empty one. */
+static int cli_config_load(cli_file *out, const char *path, imgd_error **err)
+{
+    _cleanup_(cli_secret_freep) char *text = NULL;
+    int r = imgd_read_file(&text, NULL, path, CONFIG_MAX, err);
+    if (r == -ENOENT || r == -ENOTDIR) {
+        if (err) {
+            imgd_error_free(*err);
+            *err = NULL;
+        }
+        return 0;
+    }
+    if (r < 0)
+        return imgd_error_prefix(err, "config");
+    cli_file f = {0};
+    char *save = NULL, *value = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *key = cli_config_line(line, &value);
+        char **slot = !key                         ? NULL
+                      : strcmp(key, "server") == 0 ? &f.server
+                      : strcmp(key, "token") == 0  ? &f.token
+                                                   : NULL;
+        if (!slot)
+            continue; /* unknown keys belong to newer versions or other tools */
+        cli_secret_free(*slot);
+        *slot = NULL;
+        if (*value == '\0')
+            continue; /* "token=" says there is none */
+        if (!(*slot = strdup(value))) {
+            cli_file_dispose(&f);
+            return imgd_error_set(err, ENOMEM, "out of memory");
+        }
+    }
+    *out = f;
+    return 0;
+}
+
+/* $XDG_CONFIG_HOME/imgctl/config, else ~/.config/imgctl/config. Returns 0 with an owned path,
+ * or -ENOENT when there is no home directory. */
+static int cli_user_config_path(char **out, imgd_error **err)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    char *path = NULL;
+    int n;
+    /* the XDG base directory spec says relative values are to be ignored */
+    if (xdg && xdg[0] == '/') {
+        n = asprintf(&path, "%s/imgctl/config", xdg);
+    } else {
+        if (!home || home[0] != '/') {
+            const struct passwd *pw = getpwuid(getuid());
+            home = pw ? pw->pw_dir : NULL;
+        }
+        if (!home || home[0] != '/')
+            return imgd_error_set(err, ENOENT, "no home directory for the user config file");
+        n = asprintf(&path, "%s/.config/imgctl/config", home);
+    }
+    if (n < 0)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    *out = path;
+    return 0;
+}
+
+/* The config text with server= and token= set to the given values (NULL: keep), every other
+ * line kept as it was. Returns an owned string or NULL on allocation failure. */
+static char *cli_config_render(const char *old, const char *server, const char *token)
+{
+    char *out = NULL;
+    size_t size = 0;
+    _cleanup_fclose_ FILE *f = open_memstream(&out, &size);
+    if (!f)
+        return NULL;
+    bool server_done = !server, token_done = !token;
+    for (const char *p = old; p && *p;) {
+        size_t n = strcspn(p, "\n");
+        _cleanup_(cli_secret_freep) char *line = strndup(p, n);
+        char *value = NULL, *key = line ? cli_config_line(line, &value) : NULL;
+        bool is_server = key && server && strcmp(key, "server") == 0;
+        bool is_token = key && token && strcmp(key, "token") == 0;
+        if (is_server && !server_done)
+            fprintf(f, "server=%s\n", server);
+        else if (is_token && !token_done)
+            fprintf(f, "token=%s\n", token);
+        else if (!is_server && !is_token)
+            fprintf(f, "%.*s\n", (int)n, p);
+        server_done |= is_server;
+        token_done |= is_token;
+        p += n + (p[n] == '\n');
+    }
+    if (!server_done)
+        fprintf(f, "server=%s\n", server);
+    if (!token_done)
+        fprintf(f, "token=%s\n", token);
+    bool failed = fflush(f) != 0 || ferror(f);
+    fclose(TAKE_PTR(f));
+    if (failed) {
+        cli_secret_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- settings ---- */
+
+static void cli_settings_dispose(cli_settings *s)
+{
+    free(s->server);
+    cli_secret_free(s->token);
+    free(s->user_path);
+    *s = (cli_settings){0};
+}
+
+static const char *cli_env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* Each setting from the first of: flag, environment, user config, system config, default. */
+static int cli_settings_resolve(cli_settings *out, const cli_args *a, imgd_error **err)
+{
+    _cleanup_(cli_settings_dispose) cli_settings s = {0};
+    _cleanup_(cli_file_dispose) cli_file user = {0};
+    _cleanup_(cli_file_dispose) cli_file sys = {0};
+    if (cli_user_config_path(&s.user_path, NULL) == 0 &&
+        cli_config_load(&user, s.user_path, err) < 0)
+        return -EINVAL;
+    if (cli_config_load(&sys, SYSTEM_CONFIG, err) < 0)
+        return -EINVAL;
+    const char *env_server = cli_env("IMGCTL_SERVER"), *env_token = cli_env("IMGCTL_TOKEN");
+    const char *server = a->server     ? a->server
+                         : env_server  ? env_server
+                         : user.server ? user.server
+                         : sys.server  ? sys.server
+                                       : DEFAULT_SERVER;
+    s.server_from = a->server     ? "--server"
+                    : env_server  ? "IMGCTL_SERVER"
+                    : user.server ? s.user_path
+                    : sys.server  ? SYSTEM_CONFIG
+                                  : "default";
+    const char *token = a->token     ? a->token
+                        : env_token  ? env_token
+                        : user.token ? user.token
+                                     : sys.token;
+    s.token_from = a->token     ? "--token"
+                   : env_token  ? "IMGCTL_TOKEN"
+                   : user.token ? s.user_path
+                                : SYSTEM_CONFIG;
+    if (token && !cli_token_valid(token))
+        return imgd_error_set(err, EINVAL, "the token from %s holds characters a token cannot have",
+                              s.token_from);
+    if (!(s.server = strdup(server)) || (token && !(s.token = strdup(token))))
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    if (!token)
+        s.token_from = NULL;
+    *out = s;
+    memset(&s, 0, sizeof(s)); /* ownership moved to *out */
+    return 0;
+}
+
+static int cli_client_open(imgd_client **out, const cli_args *a, const cli_settings *s,
+                           imgd_error **err)
+{
+    imgd_client_options opts = {
+        .server = s->server,
+        .token = s->token,
+        .cacert = a->cacert,
+        .cert = a->cert,
+        .key = a->key,
+        .insecure = a->insecure,
+        .timeout_sec = a->timeout_sec,
+    };
+    return imgd_client_new(out, &opts, err);
+}
+
+/* Send a request and decode its JSON answer into *out (owned). A 2xx status is success, and so
+ * is also_ok (when not 0) if its body is not an error body; any other status becomes
+ * "<METHOD> <path>: <status> <message>". */
+static int cli_call(json_t **out, long *out_status, imgd_client *c, const char *method,
+                    const char *path, const json_t *body, long also_ok, imgd_error **err)
+{
+    _cleanup_(cli_response_disposep) imgd_client_response resp = {0};
+    int r = imgd_client_request(&resp, c, method, path, body, err);
+    if (r < 0)
+        return r;
+    bool success = resp.status >= 200 && resp.status < 300;
+    if (!success && (also_ok == 0 || resp.status != also_ok))
+        return imgd_client_response_error(err, &resp, method, path);
+    json_auto_t *v = NULL;
+    if (imgd_client_response_json(&v, &resp, method, path, success ? err : NULL) < 0)
+        return success ? -EBADMSG : imgd_client_response_error(err, &resp, method, path);
+    if (!success && (!json_is_object(v) || json_object_get(v, "error")))
+        return imgd_client_response_error(err, &resp, method, path);
+    *out_status = resp.status;
+    *out = TAKE_PTR(v);
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static const char *cli_str(const json_t *obj, const char *key)
+{
+    const char *s = imgd_json_get_string(obj, key);
+    return s ? s : "-";
+}
+
+static void cli_print_component(const char *name, const json_t *comp, size_t name_w,
+                                size_t status_w)
+{
+    cli_put_clean(name, name_w + 2);
+    cli_put_clean(cli_str(comp, "status"), status_w + 2);
+    cli_put_clean(cli_str(comp, "message"), 0);
+    putchar('\n');
+}
+
+/* STATUS and RUNTIME, then one row per component: db, store and runtime first, then any
+ * others a newer server reports. */
+static void cli_print_health(const json_t *h)
+{
+    static const char *const known[] = {"db", "store", "runtime"};
+    const json_t *comps = json_object_get(h, "components");
+    printf("STATUS   ");
+    cli_put_clean(cli_str(h, "status"), 0);
+    printf("\nRUNTIME  ");
+    cli_put_clean(cli_str(h, "podman"), 0);
+    putchar('\n');
+    if (!json_is_object(comps) || json_object_size(comps) == 0)
+        return;
+    size_t name_w = strlen("COMPONENT"), status_w = strlen("STATUS");
+    const char *name;
+    json_t *comp;
+    json_object_foreach((json_t *)comps, name, comp)
+    {
+        name_w = cli_text_width(name) > name_w ? cli_text_width(name) : name_w;
+        size_t w = cli_text_width(cli_str(comp, "status"));
+        status_w = w > status_w ? w : status_w;
+    }
+    printf("\n%-*s  %-*s  MESSAGE\n", (int)name_w, "COMPONENT", (int)status_w, "STATUS");
+    for (size_t i = 0; i < IMGD_ARRAY_SIZE(known); i++) {
+        if ((comp = json_object_get(comps, known[i])))
+            cli_print_component(known[i], comp, name_w, status_w);
+    }
+    json_object_foreach((json_t *)comps, name, comp)
+    {
+        if (strcmp(name, "db") != 0 && strcmp(name, "store") != 0 && strcmp(name, "runtime") != 0)
+            cli_print_component(name, comp, name_w, status_w);
+    }
+}
+
+static int cmd_health(const cli_args *a, const cli_settings *s)
+{
+    _cleanup_(imgd_client_freep) imgd_client *c = NULL;
+    _cleanup_error_ imgd_error *err = NULL;
+    json_auto_t *h = NULL;
+    long status = 0;
+    if (cli_client_open(&c, a, s, &err) < 0 ||
+        cli_call(&h, &status, c, "GET", "/api/v1/health", NULL, 503, &err) < 0)
+        return cli_fail(err);
+    if (a->format == CLI_FORMAT_JSON && cli_print_json(h) != EXIT_SUCCESS)
+        return EXIT_FAILURE;
+    if (a->format == CLI_FORMAT_TABLE)
+        cli_print_health(h);
+    /* 503 is how an unhealthy daemon answers; the table says why, the status says so */
+    return status == 503 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* The client version comes first and unconditionally, so that it is known even when the server
+ * cannot be reached. */
+static int cmd_version(const cli_args *a, const cli_settings *s)
+{
+    _cleanup_(imgd_client_freep) imgd_client *c = NULL;
+    _cleanup_error_ imgd_error *err = NULL;
+    json_auto_t *v = NULL;
+    json_auto_t *out =
+        json_pack("{s:{s:s, s:s}}", "client", "name", "imgctl", "version", IMGD_VERSION);
+    long status = 0;
+    if (!out)
+        return cli_fail(NULL);
+    if (a->format == CLI_FORMAT_TABLE) {
+        printf("Client: imgctl %s\n", IMGD_VERSION);
+        fflush(stdout);
+    }
+    int r = cli_client_open(&c, a, s, &err);
+    if (r == 0)
+        r = cli_call(&v, &status, c, "GET", "/api/v1/version", NULL, 0, &err);
+    if (a->format == CLI_FORMAT_JSON) {
+        if (r == 0 && json_object_set(out, "server", v) < 0)
+            return cli_fail(NULL);
+        cli_print_json(out);
+    }
+    if (r < 0)
+        return cli_fail(err);
+    if (a->format == CLI_FORMAT_TABLE) {
+        printf("Server: imgd ");
+        cli_put_clean(cli_str(v, "version"), 0);
+        printf(" (api ");
+        cli_put_clean(cli_str(v, "api_version"), 0);
+        printf(", instance ");
+        cli_put_clean(cli_str(v, "instance_id"), 0);
+        printf(")\n");
+    }
+    return EXIT_SUCCESS;
+}
+
+static int cmd_log_level(const cli_args *a, const cli_settings *s)
+{
+    if (a->n_words > 2)
+        return cli_usage_error("log-level takes at most one argument, the level");
+    const char *level = a->n_words == 2 ? a->words[1] : NULL;
+    _cleanup_(imgd_client_freep) imgd_client *c = NULL;
+    _cleanup_error_ imgd_error *err = NULL;
+    json_auto_t *body = level ? json_pack("{s:s}", "log_level", level) : NULL;
+    json_auto_t *v = NULL;
+    long status = 0;
+    if (level && !body)
+        return cli_usage_error("the level must be UTF-8 text");
+    if (cli_client_open(&c, a, s, &err) < 0 ||
+        cli_call(&v, &status, c, level ? "PUT" : "GET", "/api/v1/system/log-level", body, 0, &err) <
+            0)
+        return cli_fail(err);
+    if (a->format == CLI_FORMAT_JSON)
+        return cli_print_json(v);
+    cli_put_clean(cli_str(v, "log_level"), 0);
+    putchar('\n');
+    return EXIT_SUCCESS;
+}
+
+static int cmd_config_show(const cli_args *a, const cli_settings *s)
+{
+    if (a->format == CLI_FORMAT_JSON) {
+        json_auto_t *v =
+            json_pack("{s:s, s:s, s:b, s:s?}", "server", s->server, "server_from", s->server_from,
+                      "token_set", s->token != NULL, "user_config", s->user_path);
+        return v ? cli_print_json(v) : cli_fail(NULL);
+    }
+    printf("server: %s (from %s)\n", s->server, s->server_from);
+    if (s->token)
+        printf("token: set (from %s)\n", s->token_from);
+    else
+        printf("token: not set\n");
+    printf("user config: %s\n", s->user_path ? s->user_path : "(no home directory)");
+    return EXIT_SUCCESS;
+}
+
+/* Set server= and/or token= in the user config file, keeping its other lines. The file may hold
+ * a token, so it is 0600 in a 0700 directory from its first moment. */
+static int cmd_config_write(const cli_args *a)
+{
+    _cleanup_error_ imgd_error *err = NULL;
+    _cleanup_free_ char *path = NULL;
+    _cleanup_free_ char *dir = NULL;
+    _cleanup_(cli_secret_freep) char *old = NULL;
+    _cleanup_(cli_secret_freep) char *text = NULL;
+    _cleanup_(imgd_client_freep) imgd_client *probe = NULL;
+    if (a->token && !cli_token_valid(a->token))
+        return cli_usage_error("--token holds characters a token cannot have");
+    /* the server URL is checked as a request would check it, so a bad one is never saved */
+    imgd_client_options opts = {.server = a->server, .timeout_sec = DEFAULT_TIMEOUT};
+    if (a->server && imgd_client_new(&probe, &opts, &err) < 0)
+        return cli_fail(err);
+    if (cli_user_config_path(&path, &err) < 0)
+        return cli_fail(err);
+    if (!(dir = strndup(path, (size_t)(strrchr(path, '/') - path))))
+        return cli_fail(NULL);
+    if (imgd_mkdir_p(dir, 0700, &err) < 0)
+        return cli_fail(err);
+    int r = imgd_read_file(&old, NULL, path, CONFIG_MAX, &err);
+    if (r < 0 && r != -ENOENT)
+        return cli_fail(err);
+    if (!(text = cli_config_render(old, a->server, a->token)))
+        return cli_fail(NULL);
+    if (imgd_write_file_atomic(path, text, strlen(text), 0600, &err) < 0)
+        return cli_fail(err);
+    if (a->format == CLI_FORMAT_JSON) {
+        json_auto_t *v = json_pack("{s:s}", "written", path);
+        return v ? cli_print_json(v) : cli_fail(NULL);
+    }
+    printf("wrote %s\n", path);
+    return EXIT_SUCCESS;
+}
+
+/* ---- command line ---- */
+
+static void cli_usage(FILE *f)
+{
+    fputs("Usage: imgctl [OPTION]... COMMAND [ARG]\n"
+          "The command-line client of imgd, the node image service.\n"
+          "\n"
+          "Commands:\n"
+          "  health              daemon and component health (exit 1 when unhealthy)\n"
+          "  version             client and server versions\n"
+          "  log-level [LEVEL]   show the daemon's log level, or set it to LEVEL\n"
+          "                      (DEBUG, INFO, WARNING, ERROR, CRITICAL)\n"
+          "  config              show the effective server and where it came from\n"
+          "  config --server URL [--token TOKEN]\n"
+          "                      save server and token in the user config file\n"
+          "  help                show this help\n"
+          "\n"
+          "Options:\n"
+          "  -s, --server URL    imgd to talk to: http://HOST:PORT, https://HOST:PORT or\n"
+          "                      unix:///PATH (default: $IMGCTL_SERVER, then the config files,\n"
+          "                      then " DEFAULT_SERVER ")\n"
+          "      --token TOKEN   bearer token (default: $IMGCTL_TOKEN, then the config files;\n"
+          "                      prefer those: other users can see the arguments of a process)\n"
+          "      --cacert FILE   CA bundle to verify the https server with\n"
+          "      --cert FILE     client certificate (PEM) for https\n"
+          "      --key FILE      private key of --cert\n"
+          "  -k, --insecure      do not verify the https server's certificate\n"
+          "      --timeout SEC   give up on a request after SEC seconds (default 30)\n"
+          "  -o, --output FMT    table (default) or json\n"
+          "  -h, --help          show this help\n"
+          "      --version       show the client version\n"
+          "\n"
+          "Config files: $XDG_CONFIG_HOME/imgctl/config (default ~/.config/imgctl/config), then\n"
+          "/etc/imgctl/config; lines key=value with the keys server and token, # comments.\n"
+          "\n"
+          "Exit status: 0 success, 1 imgd unreachable or an error answer, 2 usage error.\n",
+          f);
+}
+
+enum {
+    OPT_TOKEN = 0x100,
+    OPT_CACERT,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_TIMEOUT,
+    OPT_VERSION,
+};
+
+static const struct option cli_long_options[] = {
+    {"server", required_argument, NULL, 's'},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"insecure", no_argument, NULL, 'k'},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* The option as typed, without an "=value" that may be a secret. */
+static int cli_bad_option(const char *what, const char *arg)
+{
+    return cli_usage_error("%s '%.*s'", what, (int)strcspn(arg, "="), arg);
+}
+
+/* Handle one option of getopt_long. Returns -1 to go on, or the exit status. */
+static int cli_option(cli_args *a, int opt, char **argv)
+{
+    int64_t n = 0;
+    switch (opt) {
+    case 's':
+        a->server = optarg;
+        break;
+    case OPT_TOKEN:
+        a->token = optarg;
+        break;
+    case OPT_CACERT:
+        a->cacert = optarg;
+        break;
+    case OPT_CERT:
+        a->cert = optarg;
+        break;
+    case OPT_KEY:
+        a->key = optarg;
+        break;
+    case 'k':
+        a->insecure = true;
+        break;
+    case OPT_TIMEOUT:
+        if (imgd_parse_int64(&n, optarg) < 0 || n < 1 || n > TIMEOUT_MAX)
+            return cli_usage_error("--timeout needs whole seconds from 1 to %d", TIMEOUT_MAX);
+        a->timeout_sec = (long)n;
+        break;
+    case 'o':
+        if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0)
+            return cli_usage_error("unknown output format '%s': use table or json", optarg);
+        a->format = strcmp(optarg, "json") == 0 ? CLI_FORMAT_JSON : CLI_FORMAT_TABLE;
+        break;
+    case 'h':
+        cli_usage(stdout);
+        return EXIT_SUCCESS;
+    case OPT_VERSION:
+        printf("imgctl %s\n", IMGD_VERSION);
+        return EXIT_SUCCESS;
+    case ':':
+        return cli_bad_option("missing argument for option", argv[optind - 1]);
+    default:
+        if (optopt)
+            return cli_usage_error("unknown option '-%c'", optopt);
+        return cli_bad_option("unknown option", argv[optind - 1]);
+    }
+    return -1;
+}
+
+/* Parse argv into *a. Options may come before or after the command (getopt permutes). Returns -1
+ * to go on, or the exit status. */
+static int cli_parse(cli_args *a, int argc, char **argv)
+{
+    *a = (cli_args){.timeout_sec = DEFAULT_TIMEOUT, .format = CLI_FORMAT_TABLE};
+    opterr = 0; /* the messages are ours, one line each */
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":s:ko:h", cli_long_options, NULL)) != -1) {
+        int r = cli_option(a, opt, argv);
+        if (r >= 0)
+            return r;
+    }
+    if (a->key && !a->cert)
+        return cli_usage_error("--key needs --cert");
+    a->words = argv + optind;
+    a->n_words = argc - optind;
+    if (a->n_words == 0)
+        return cli_usage_error("no command given");
+    return -1;
+}
+
+static int cli_dispatch(const cli_args *a)
+{
+    const char *cmd = a->words[0];
+    if (strcmp(cmd, "help") == 0) {
+        cli_usage(stdout);
+        return EXIT_SUCCESS;
+    }
+    bool known = strcmp(cmd, "health") == 0 || strcmp(cmd, "version") == 0 ||
+                 strcmp(cmd, "log-level") == 0 || strcmp(cmd, "config") == 0;
+    if (!known)
+        return cli_usage_error("unknown command '%s'", cmd);
+    if (strcmp(cmd, "log-level") != 0 && a->n_words > 1)
+        return cli_usage_error("%s takes no arguments", cmd);
+    if (strcmp(cmd, "config") == 0 && (a->server || a->token))
+        return cmd_config_write(a);
+    _cleanup_(cli_settings_dispose) cli_settings s = {0};
+    _cleanup_error_ imgd_error *err = NULL;
+    if (cli_settings_resolve(&s, a, &err) < 0)
+        return cli_fail(err);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config_show(a, &s);
+    if (strcmp(cmd, "health") == 0)
+        return cmd_health(a, &s);
+    if (strcmp(cmd, "version") == 0)
+        return cmd_version(a, &s);
+    return cmd_log_level(a, &s);
+}
+
+int main(int argc, char **argv)
+{
+    cli_args a;
+    int r = cli_parse(&a, argc, argv);
+    if (r < 0) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fputs("imgctl: cannot initialise libcurl\n", stderr);
+            return EXIT_FAILURE;
+        }
+        r = cli_dispatch(&a);
+        curl_global_cleanup();
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "imgctl: write error on standard output: %s\n", strerror(errno));
+        return EXIT_FAILURE;
+    }
+    return r;
+}
