@@ -536,9 +536,10 @@ static int cmd_config_write(const cli_args *a)
     imgd_client_options opts = {.server = a->server, .timeout_sec = DEFAULT_TIMEOUT};
     if (a->server && imgd_client_new(&probe, &opts, &err) < 0)
         return cli_fail(err);
-    if (cli_user_config_path(&path, &err) < 0)
+    if (cli_user_config_path(&path, &err) < 0 || !path)
         return cli_fail(err);
-    if (!(dir = strndup(path, (size_t)(strrchr(path, '/') - path))))
+    const char *slash = strrchr(path, '/');
+    if (!slash || !(dir = strndup(path, (size_t)(slash - path))))
         return cli_fail(NULL);
     if (imgd_mkdir_p(dir, 0700, &err) < 0)
         return cli_fail(err);

@@ -204,7 +204,7 @@ int imgd_db_open(imgd_db **out, const char *path, imgd_error **err)
     struct stat st;
     if (r == 0 && stat(path, &st) < 0)
         r = imgd_error_errno(err, errno, "database '%s'", path);
-    if (r < 0) {
+    if (r != 0) {
         imgd_db_free(db);
         return r;
     }

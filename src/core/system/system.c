@@ -126,9 +126,11 @@ int imgd_system_thread_count(void)
         return -1;
     char line[256];
     while (fgets(line, sizeof(line), f)) {
-        int n;
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            return n;
+        if (strncmp(line, "Threads:", 8) != 0)
+            continue;
+        char *end = NULL;
+        long n = strtol(line + 8, &end, 10);
+        return end != line + 8 && n > 0 && n < INT32_MAX ? (int)n : -1;
     }
     return -1;
 }
