@@ -31,14 +31,6 @@ typedef struct client_buf {
     bool too_big;
 } client_buf;
 
-static void client_secret_free(char *s)
-{
-    if (!s)
-        return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
-
 static void client_curl_cleanupp(CURL **curl)
 {
     if (*curl)
@@ -146,7 +138,7 @@ void imgd_client_free(imgd_client *c)
     free(c->base);
     free(c->socket_path);
     free(c->target);
-    client_secret_free(c->auth);
+    imgd_secret_free(c->auth);
     free(c->cacert);
     free(c->cert);
     free(c->key);

@@ -62,19 +62,6 @@ typedef struct cli_settings {
 
 /* ---- small helpers ---- */
 
-static void cli_secret_free(char *s)
-{
-    if (!s)
-        return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
-
-static void cli_secret_freep(char **s)
-{
-    cli_secret_free(*s);
-}
-
 static void cli_response_disposep(imgd_client_response *r)
 {
     imgd_client_response_dispose(r);
@@ -159,7 +146,7 @@ static int cli_print_json(const json_t *v)
 static void cli_file_dispose(cli_file *f)
 {
     free(f->server);
-    cli_secret_free(f->token);
+    imgd_secret_free(f->token);
     *f = (cli_file){0};
 }
 
@@ -179,7 +166,7 @@ static char *cli_config_line(char *line, char **value)
 /* Read server= and token= from path; a missing file is an empty one. */
 static int cli_config_load(cli_file *out, const char *path, imgd_error **err)
 {
-    _cleanup_(cli_secret_freep) char *text = NULL;
+    _cleanup_secret_ char *text = NULL;
     int r = imgd_read_file(&text, NULL, path, CONFIG_MAX, err);
     if (r == -ENOENT || r == -ENOTDIR) {
         if (err) {
@@ -200,7 +187,7 @@ static int cli_config_load(cli_file *out, const char *path, imgd_error **err)
                                                    : NULL;
         if (!slot)
             continue; /* unknown keys belong to newer versions or other tools */
-        cli_secret_free(*slot);
+        imgd_secret_free(*slot);
         *slot = NULL;
         if (*value == '\0')
             continue; /* "token=" says there is none */
@@ -251,7 +238,7 @@ static char *cli_config_render(const char *old, const char *server, const char *
     bool server_done = !server, token_done = !token;
     for (const char *p = old; p && *p;) {
         size_t n = strcspn(p, "\n");
-        _cleanup_(cli_secret_freep) char *line = strndup(p, n);
+        _cleanup_secret_ char *line = strndup(p, n);
         char *value = NULL, *key = line ? cli_config_line(line, &value) : NULL;
         bool is_server = key && server && strcmp(key, "server") == 0;
         bool is_token = key && token && strcmp(key, "token") == 0;
@@ -272,7 +259,7 @@ static char *cli_config_render(const char *old, const char *server, const char *
     bool failed = fflush(f) != 0 || ferror(f);
     fclose(TAKE_PTR(f));
     if (failed) {
-        cli_secret_free(out);
+        imgd_secret_free(out);
         return NULL;
     }
     return out;
@@ -283,7 +270,7 @@ static char *cli_config_render(const char *old, const char *server, const char *
 static void cli_settings_dispose(cli_settings *s)
 {
     free(s->server);
-    cli_secret_free(s->token);
+    imgd_secret_free(s->token);
     free(s->user_path);
     *s = (cli_settings){0};
 }
@@ -527,8 +514,8 @@ static int cmd_config_write(const cli_args *a)
     _cleanup_error_ imgd_error *err = NULL;
     _cleanup_free_ char *path = NULL;
     _cleanup_free_ char *dir = NULL;
-    _cleanup_(cli_secret_freep) char *old = NULL;
-    _cleanup_(cli_secret_freep) char *text = NULL;
+    _cleanup_secret_ char *old = NULL;
+    _cleanup_secret_ char *text = NULL;
     _cleanup_(imgd_client_freep) imgd_client *probe = NULL;
     if (a->token && !cli_token_valid(a->token))
         return cli_usage_error("--token holds characters a token cannot have");

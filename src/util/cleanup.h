@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(fn) __attribute__((cleanup(fn)))
@@ -39,7 +40,23 @@ static inline void imgd_strv_freep(char ***strv)
     free(*strv);
 }
 
+/* Free a NUL-terminated string that may hold a secret (a token, a password), wiping it first so
+ * it does not linger in freed memory. Accepts NULL. */
+static inline void imgd_secret_free(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+static inline void imgd_secret_freep(char **s)
+{
+    imgd_secret_free(*s);
+}
+
 #define _cleanup_free_   _cleanup_(imgd_freep)
+#define _cleanup_secret_ _cleanup_(imgd_secret_freep)
 #define _cleanup_close_  _cleanup_(imgd_closep)
 #define _cleanup_fclose_ _cleanup_(imgd_fclosep)
 #define _cleanup_strv_   _cleanup_(imgd_strv_freep)
