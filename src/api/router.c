@@ -46,10 +46,14 @@ static bool match_from(const char *pat, const char *path, imgd_route_param *para
             continue;
         }
         /* Greedy: try the longest run of whole segments first, shrinking one at a time. Every
-         * candidate end is a segment boundary, so the work is bounded by the segment count. */
+         * candidate end is a segment boundary, so the work is bounded by the segment count.
+         * The run never spans an empty segment ("a//b"). */
         size_t total = strlen(path);
+        const char *empty = strstr(path, "//");
+        if (empty && (size_t)(empty - path) < total)
+            total = (size_t)(empty - path);
         for (size_t end = total; end >= seg; end--) {
-            if (end != total && path[end] != '/')
+            if (path[end] != '\0' && path[end] != '/')
                 continue;
             if (path[end - 1] == '/')
                 continue; /* an empty last segment is not a segment */

@@ -3,7 +3,8 @@
  *
  * A pattern is a path whose segments are literals or parameters: "{name}" matches one non-empty
  * segment, "{name*}" one or more segments (an image reference such as docker.io/library/busybox
- * contains slashes). Matching is exact: no trailing slash, no prefix match. */
+ * contains slashes, never an empty segment). Matching is exact: no trailing slash, no prefix
+ * match. The matcher backtracks over a greedy parameter, so a pattern has at most one. */
 #pragma once
 
 #include <stdbool.h>

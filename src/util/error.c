@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "error.h"
 
+#include "strutil.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,8 @@ static int error_vset(imgd_error **err, int code, const char *suffix, const char
     }
     e->code = code;
     e->message = msg ? msg : strdup("out of memory");
+    if (e->message) /* one line, whatever the input quoted in it held */
+        imgd_str_strip_controls(e->message, strlen(e->message));
     *err = e;
     return -code;
 }
@@ -69,7 +73,7 @@ int imgd_error_prefix(imgd_error **err, const char *fmt, ...)
     char *full = NULL;
     if (n >= 0 && asprintf(&full, "%s: %s", ctx, (*err)->message) >= 0) {
         free((*err)->message);
-        (*err)->message = full;
+        (*err)->message = imgd_str_strip_controls(full, strlen(full));
     }
     if (n >= 0)
         free(ctx);

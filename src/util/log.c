@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "strutil.h"
 
 #define LOG_LINE_MAX 8192
 
@@ -205,15 +206,6 @@ void imgd_log_close(void)
     pthread_mutex_unlock(&file_lock);
 }
 
-/* Strip control characters so a message built from input can never forge a second log line. */
-static void sanitize(char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            s[i] = ' ';
-    }
-}
-
 void imgd_log_write(imgd_log_level level, const char *fmt, ...)
 {
     char line[LOG_LINE_MAX];
@@ -236,7 +228,8 @@ void imgd_log_write(imgd_log_level level, const char *fmt, ...)
     if (k < 0)
         return;
     n += (size_t)k < sizeof(line) - n - 1 ? (size_t)k : sizeof(line) - n - 2;
-    sanitize(line + msg_start, n - msg_start);
+    /* a message built from input can never forge a second log line */
+    imgd_str_strip_controls(line + msg_start, n - msg_start);
     line[n++] = '\n';
 
     if (__atomic_load_n(&stderr_enabled, __ATOMIC_RELAXED) &&

@@ -108,6 +108,15 @@ void imgd_strv_free(char **strv)
     free(strv);
 }
 
+char *imgd_str_strip_controls(char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            s[i] = ' ';
+    }
+    return s;
+}
+
 bool imgd_memeq_const(const void *a, const void *b, size_t len)
 {
     const volatile unsigned char *x = a, *y = b;

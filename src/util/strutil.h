@@ -29,5 +29,9 @@ char **imgd_strv_copy(char *const *strv);
 /* Free a vector and its strings; accepts NULL. */
 void imgd_strv_free(char **strv);
 
+/* Replace every control character (below 0x20, and 0x7f) of s[0..len) with a space, so text
+ * that came from input stays on one line. Returns s. */
+char *imgd_str_strip_controls(char *s, size_t len);
+
 /* Constant-time comparison of two equally long buffers; true when equal. */
 bool imgd_memeq_const(const void *a, const void *b, size_t len);

@@ -176,7 +176,7 @@ static int add_warning(imgd_config *cfg, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return -ENOMEM;
-    return imgd_strv_push(&cfg->warnings, msg);
+    return imgd_strv_push(&cfg->warnings, imgd_str_strip_controls(msg, (size_t)n));
 }
 
 static const char *type_expectation(const setting *s, char *buf, size_t len)
@@ -637,17 +637,19 @@ int imgd_config_parse_listen(char *host, size_t host_len, uint16_t *out_port, co
             return -EINVAL; /* no port, or a bare IPv6 address without brackets */
         hl = (size_t)(colon - addr);
     }
-    if (hl == 0 || hl >= host_len)
+    char name[INET6_ADDRSTRLEN];
+    if (hl == 0 || hl >= host_len || hl >= sizeof(name))
         return -EINVAL;
     int64_t port;
     if (imgd_parse_int64(&port, colon + 1) < 0 || port < 0 || port > 65535)
         return -EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
+    memcpy(name, h, hl);
+    name[hl] = '\0';
     unsigned char buf[sizeof(struct in6_addr)];
-    if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, buf) != 1 &&
-        inet_pton(AF_INET6, host, buf) != 1)
+    if (strcmp(name, "localhost") != 0 && inet_pton(AF_INET, name, buf) != 1 &&
+        inet_pton(AF_INET6, name, buf) != 1)
         return -EINVAL;
+    memcpy(host, name, hl + 1);
     *out_port = (uint16_t)port;
     return 0;
 }
