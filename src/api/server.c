@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@
 #define PEM_FILE_MAX   (1024 * 1024)
 #define LISTEN_BACKLOG 1024
 #define TOKEN_HASH_LEN 32
+#define DRAIN_MAX      (16u * 1024u * 1024u) /* most body bytes read only to be dropped */
 
 typedef struct listener {
     struct imgd_server *srv;
@@ -78,6 +80,7 @@ typedef struct request_state {
     char request_id[REQUEST_ID_MAX + 1];
     char *body;
     size_t body_len, body_cap;
+    size_t drained; /* bytes of a refused body read and dropped */
     bool has_body;
     bool too_large;
     bool prepared; /* resp holds an answer decided before the handler (401/404/405) */
@@ -347,34 +350,44 @@ static bool request_has_body(struct MHD_Connection *conn, int64_t *content_lengt
     return cl || te;
 }
 
-static void body_append(request_state *rs, const char *data, size_t len)
+/* Take a chunk of the body. Returns false when the connection should be dropped: a body that
+ * will be refused anyway is read and discarded (closing with unread data makes the kernel reset
+ * the connection before the client has read the answer), but only up to DRAIN_MAX. */
+static bool body_append(request_state *rs, const char *data, size_t len)
 {
     size_t limit = (size_t)rs->l->srv->ctx->cfg->max_body_bytes;
-    if (rs->too_large || rs->body_len + len > limit) {
-        rs->too_large = true;
-        return; /* keep reading and dropping the rest, then answer 413 */
+    if (rs->prepared || rs->too_large || rs->body_len + len > limit) {
+        rs->too_large = !rs->prepared;
+        rs->drained += len;
+        return rs->drained <= DRAIN_MAX;
     }
     if (rs->body_len + len + 1 > rs->body_cap) {
         size_t cap = rs->body_cap ? rs->body_cap : 4096;
         while (cap < rs->body_len + len + 1)
             cap *= 2;
         char *b = realloc(rs->body, cap);
-        if (!b) {
-            rs->too_large = true;
-            return;
-        }
+        if (!b)
+            return false;
         rs->body = b;
         rs->body_cap = cap;
     }
     memcpy(rs->body + rs->body_len, data, len);
     rs->body_len += len;
     rs->body[rs->body_len] = '\0';
+    return true;
+}
+
+static bool expects_continue(struct MHD_Connection *conn)
+{
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    return expect && strcasecmp(expect, "100-continue") == 0;
 }
 
 /* The first callback has the headers only. MHD 0.9.75 closes the connection after any response
  * queued this early, so a request without a body gets its answer on the second callback and
- * keeps the connection alive; a request with a body is refused at once (401, 404, 405, 413)
- * rather than read. */
+ * keeps the connection alive. A body that will be refused (401, 404, 405, 413) is not kept: the
+ * answer goes out at once when the client waits for "100 Continue" or announces more than
+ * DRAIN_MAX bytes, else after the body was read and dropped. */
 static enum MHD_Result first_call(request_state *rs)
 {
     int r = authorize(rs);
@@ -387,14 +400,17 @@ static enum MHD_Result first_call(request_state *rs)
     rs->has_body = request_has_body(rs->conn, &length);
     if (!rs->has_body)
         return MHD_YES;
-    if (rs->prepared)
-        return send_response(rs);
-    if (length > rs->l->srv->ctx->cfg->max_body_bytes) {
+    int64_t limit = rs->l->srv->ctx->cfg->max_body_bytes;
+    if (!rs->prepared && length > limit) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body of %lld bytes exceeds the limit of %lld bytes",
-                 (long long)length, (long long)rs->l->srv->ctx->cfg->max_body_bytes);
-        return prepare_error(rs, 413, msg) < 0 ? MHD_NO : send_response(rs);
+                 (long long)length, (long long)limit);
+        if (prepare_error(rs, 413, msg) < 0)
+            return MHD_NO;
+        rs->prepared = true;
     }
+    if (rs->prepared && (expects_continue(rs->conn) || length > (int64_t)DRAIN_MAX))
+        return send_response(rs);
     return MHD_YES;
 }
 
@@ -427,8 +443,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         imgd_log_set_request_id(rs->request_id);
         ret = first_call(rs);
     } else if (*upload_data_size > 0) {
-        if (!rs->responded)
-            body_append(rs, upload_data, *upload_data_size);
+        if (!rs->responded && !body_append(rs, upload_data, *upload_data_size))
+            ret = MHD_NO;
         *upload_data_size = 0;
     } else if (!rs->responded) {
         imgd_log_set_request_id(rs->request_id);

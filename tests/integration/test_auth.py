@@ -145,3 +145,10 @@ def test_bad_tls_files_fail_clearly(tmp, pki):
                   "--tls-key", str(pki / "server.key")])
     assert p.returncode == 1
     assert "tls_cert" in p.stderr
+
+
+def test_unauthenticated_body_gets_the_401(imgd_factory, tokens_file):
+    d = imgd_factory(args=["--tokens-file", str(tokens_file)])
+    for _ in range(3):
+        r = d.request("PUT", "/api/v1/system/log-level", data=b"{" + b" " * 300000 + b"}")
+        assert r.status_code == 401

@@ -323,3 +323,40 @@ def test_garbage_request_line_does_not_hurt(imgd):
         except OSError:
             pass
     assert imgd.get("/api/v1/health").status_code == 200
+
+
+def raw_exchange(port, head, body=b"", timeout=10):
+    """Send a request head (and body) on a fresh socket and read the whole response head."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode(errors="replace")
+
+
+def test_refused_bodies_are_answered_not_reset(imgd):
+    # a body sent to a path that does not exist is read and dropped, and the 404 arrives
+    big = b"z" * (512 * 1024)
+    for _ in range(3):
+        r = imgd.request("POST", "/api/v1/nowhere", data=big)
+        assert r.status_code == 404
+        r = imgd.request("POST", "/api/v1/health", data=big)
+        assert r.status_code == 405
+
+
+def test_oversized_body_refused_before_it_is_sent(imgd):
+    # a client that waits for "100 Continue" gets the 413 instead and never sends the body
+    head = (b"PUT /api/v1/system/log-level HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Length: 5000000\r\nExpect: 100-continue\r\n\r\n")
+    answer = raw_exchange(imgd.port, head)
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert "100 Continue" not in answer
+    # a body announced far beyond what would be drained is refused at once too
+    head = (b"PUT /api/v1/system/log-level HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Length: 100000000000\r\n\r\n")
+    assert raw_exchange(imgd.port, head).startswith("HTTP/1.1 413")
+    assert imgd.get("/api/v1/health").status_code == 200
