@@ -82,7 +82,11 @@ class Imgd:
                                      env=full_env)
         self.exit_code = None
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except Exception:
+                self.stop(signal.SIGKILL)  # never leave a daemon behind a failed start
+                raise
 
     def log(self):
         try:
