@@ -21,7 +21,8 @@ struct imgd_system {
     uint64_t started_real;
     pthread_mutex_t lock;
     uint64_t checked_at; /* monotonic usec of the cached health; 0 = never */
-    imgd_health cached;
+    bool refreshing;     /* a caller is probing */
+    imgd_health cached;  /* under lock */
 };
 
 int imgd_system_new(imgd_system **out, const imgd_config *cfg, imgd_db *db, imgd_error **err)
@@ -109,12 +110,24 @@ static void probe(imgd_system *sys, imgd_health *h)
 
 void imgd_system_health(imgd_system *sys, imgd_health *out)
 {
-    pthread_mutex_lock(&sys->lock);
+    /* One caller refreshes a stale result while the others keep answering with the previous
+     * one: a probe touches the disk, and health is polled hard by load balancers. Only the very
+     * first call, with nothing cached yet, waits for a probe. */
+    uint64_t checked = __atomic_load_n(&sys->checked_at, __ATOMIC_ACQUIRE);
     uint64_t now = imgd_now_monotonic_usec();
-    if (sys->checked_at == 0 || now - sys->checked_at >= HEALTH_CACHE_USEC) {
-        probe(sys, &sys->cached);
-        sys->checked_at = imgd_now_monotonic_usec();
+    bool stale = checked == 0 || now - checked >= HEALTH_CACHE_USEC;
+    if (stale && (checked == 0 || !__atomic_exchange_n(&sys->refreshing, true, __ATOMIC_ACQ_REL))) {
+        imgd_health fresh;
+        probe(sys, &fresh);
+        pthread_mutex_lock(&sys->lock);
+        sys->cached = fresh;
+        __atomic_store_n(&sys->checked_at, imgd_now_monotonic_usec(), __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&sys->lock);
+        __atomic_store_n(&sys->refreshing, false, __ATOMIC_RELEASE);
+        *out = fresh;
+        return;
     }
+    pthread_mutex_lock(&sys->lock);
     *out = sys->cached;
     pthread_mutex_unlock(&sys->lock);
 }
