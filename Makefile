@@ -24,7 +24,6 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	mkdir -p .imgd
 	exec $(BUILD)/imgd --config none --state-dir .imgd --run-dir .imgd/run
 
 unit: build

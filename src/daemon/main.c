@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "api/metrics.h"
@@ -209,6 +210,9 @@ int main(int argc, char **argv)
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* the database and state may hold records only root should read; whatever must be wider
+     * (the socket, extracted image files) sets its mode explicitly */
+    umask(0077);
 
     int r = run(&d, &signals);
     daemon_dispose(&d);

@@ -191,3 +191,9 @@ def test_database_from_a_newer_imgd_refuses_to_start(imgd_factory, tmp):
                   str(tmp / "r"), "--listen", f"127.0.0.1:{free_port()}"])
     assert p.returncode == 1
     assert "schema version 999 is newer" in p.stderr
+
+
+def test_state_is_private(imgd):
+    assert (imgd.state_dir.stat().st_mode & 0o777) == 0o700
+    db = imgd.state_dir / "imgd.db"
+    assert (db.stat().st_mode & 0o077) == 0, oct(db.stat().st_mode)
