@@ -385,30 +385,31 @@ static bool expects_continue(struct MHD_Connection *conn)
 
 /* The first callback has the headers only. MHD 0.9.75 closes the connection after any response
  * queued this early, so a request without a body gets its answer on the second callback and
- * keeps the connection alive. A body that will be refused (401, 404, 405, 413) is not kept: the
+ * keeps the connection alive. A body that will be refused (401, 413, 404, 405) is not kept: the
  * answer goes out at once when the client waits for "100 Continue" or announces more than
  * DRAIN_MAX bytes, else after the body was read and dropped. */
 static enum MHD_Result first_call(request_state *rs)
 {
+    int64_t length = -1;
+    int64_t limit = rs->l->srv->ctx->cfg->max_body_bytes;
+    rs->has_body = request_has_body(rs->conn, &length);
+    /* order: who asks, then how much they send (known from the headers, whatever the path),
+     * then where it goes */
     int r = authorize(rs);
+    if (r == 0 && length > limit) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request body of %lld bytes exceeds the limit of %lld bytes",
+                 (long long)length, (long long)limit);
+        r = prepare_error(rs, 413, msg);
+        r = r < 0 ? r : 1;
+    }
     if (r == 0)
         r = route(rs);
     if (r < 0)
         return MHD_NO;
     rs->prepared = r == 1;
-    int64_t length = -1;
-    rs->has_body = request_has_body(rs->conn, &length);
     if (!rs->has_body)
         return MHD_YES;
-    int64_t limit = rs->l->srv->ctx->cfg->max_body_bytes;
-    if (!rs->prepared && length > limit) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "request body of %lld bytes exceeds the limit of %lld bytes",
-                 (long long)length, (long long)limit);
-        if (prepare_error(rs, 413, msg) < 0)
-            return MHD_NO;
-        rs->prepared = true;
-    }
     if (rs->prepared && (expects_continue(rs->conn) || length > (int64_t)DRAIN_MAX))
         return send_response(rs);
     return MHD_YES;

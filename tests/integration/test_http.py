@@ -360,3 +360,23 @@ def test_oversized_body_refused_before_it_is_sent(imgd):
             b"Content-Length: 100000000000\r\n\r\n")
     assert raw_exchange(imgd.port, head).startswith("HTTP/1.1 413")
     assert imgd.get("/api/v1/health").status_code == 200
+
+
+def test_oversized_body_is_413_in_each_dialect(imgd):
+    big = b"{" + b" " * (1024 * 1024) + b"}"
+    r = imgd.request("POST", "/apis/ims/v3/images", data=big)
+    assert r.status_code == 413
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert set(r.json()) == {"status", "title", "detail"}
+    assert r.json()["title"] == "Request Entity Too Large"
+    r = imgd.request("POST", "/v3/recipes", data=big)
+    assert r.status_code == 413 and r.json()["status"] == 413
+    r = imgd.request("POST", "/container", data=big)
+    assert r.status_code == 413 and set(r.json()) == {"code", "message"}
+    assert r.json()["code"] == 413 and "1048576" in r.json()["message"]
+    r = imgd.request("POST", "/images", data=big)
+    assert r.status_code == 413 and set(r.json()) == {"error", "details"}
+    r = imgd.request("POST", "/api/v1/containers", data=big)
+    check_native_error(r, 413)
+    r = imgd.request("POST", "/metrics", data=big)
+    assert r.status_code == 413 and r.headers["Content-Type"].startswith("text/plain")

@@ -197,3 +197,15 @@ def test_state_is_private(imgd):
     assert (imgd.state_dir.stat().st_mode & 0o777) == 0o700
     db = imgd.state_dir / "imgd.db"
     assert (db.stat().st_mode & 0o077) == 0, oct(db.stat().st_mode)
+
+
+def test_database_is_wal_with_migrations(imgd):
+    import sqlite3
+    con = sqlite3.connect(str(imgd.state_dir / "imgd.db"))
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        assert version >= 1
+        assert imgd.get("/api/v1/version").json()["schema_version"] == version
+    finally:
+        con.close()
