@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "metrics.h"
 
-#include <stdarg.h>
+#include "util/buf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,44 +128,6 @@ int imgd_metrics_summary(const imgd_metrics *m, json_t *obj)
     return 0;
 }
 
-typedef struct strbuf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n =
-            vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if (b->data && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 8192;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-}
-
 static void route_labels(char *buf, size_t len, const imgd_metrics *m, size_t i)
 {
     if (i < m->n_routes)
@@ -173,10 +136,11 @@ static void route_labels(char *buf, size_t len, const imgd_metrics *m, size_t i)
         snprintf(buf, len, "method=\"\",route=\"unmatched\"");
 }
 
-static void render_requests(strbuf *b, const imgd_metrics *m)
+static void render_requests(imgd_buf *b, const imgd_metrics *m)
 {
-    sb_printf(b, "# HELP imgd_http_requests_total HTTP requests answered, by route and status.\n"
-                 "# TYPE imgd_http_requests_total counter\n");
+    imgd_buf_printf(b,
+                    "# HELP imgd_http_requests_total HTTP requests answered, by route and status.\n"
+                    "# TYPE imgd_http_requests_total counter\n");
     for (size_t i = 0; i <= m->n_routes; i++) {
         char labels[300];
         route_labels(labels, sizeof(labels), m, i);
@@ -185,20 +149,21 @@ static void render_requests(strbuf *b, const imgd_metrics *m)
             if (!v)
                 continue;
             if (s < N_TRACKED)
-                sb_printf(b, "imgd_http_requests_total{%s,status=\"%u\"} %llu\n", labels,
-                          tracked_status[s], (unsigned long long)v);
+                imgd_buf_printf(b, "imgd_http_requests_total{%s,status=\"%u\"} %llu\n", labels,
+                                tracked_status[s], (unsigned long long)v);
             else
-                sb_printf(b, "imgd_http_requests_total{%s,status=\"other\"} %llu\n", labels,
-                          (unsigned long long)v);
+                imgd_buf_printf(b, "imgd_http_requests_total{%s,status=\"other\"} %llu\n", labels,
+                                (unsigned long long)v);
         }
     }
 }
 
-static void render_latency(strbuf *b, const imgd_metrics *m)
+static void render_latency(imgd_buf *b, const imgd_metrics *m)
 {
-    sb_printf(b, "# HELP imgd_http_request_duration_seconds Time from request start to the last "
-                 "byte of the response.\n"
-                 "# TYPE imgd_http_request_duration_seconds histogram\n");
+    imgd_buf_printf(b,
+                    "# HELP imgd_http_request_duration_seconds Time from request start to the last "
+                    "byte of the response.\n"
+                    "# TYPE imgd_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i <= m->n_routes; i++) {
         const route_stats *s = &m->stats[i];
         uint64_t count = load(&s->count);
@@ -210,36 +175,32 @@ static void render_latency(strbuf *b, const imgd_metrics *m)
         for (size_t k = 0; k < N_BUCKETS; k++) {
             cumulative += load(&s->buckets[k]);
             if (k < N_BUCKETS - 1)
-                sb_printf(b, "imgd_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
-                          labels, (double)bucket_usec[k] / 1e6, (unsigned long long)cumulative);
+                imgd_buf_printf(b, "imgd_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+                                labels, (double)bucket_usec[k] / 1e6,
+                                (unsigned long long)cumulative);
             else
-                sb_printf(b, "imgd_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
-                          labels, (unsigned long long)cumulative);
+                imgd_buf_printf(b,
+                                "imgd_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
+                                labels, (unsigned long long)cumulative);
         }
-        sb_printf(b, "imgd_http_request_duration_seconds_sum{%s} %.6f\n", labels,
-                  (double)load(&s->sum_usec) / 1e6);
-        sb_printf(b, "imgd_http_request_duration_seconds_count{%s} %llu\n", labels,
-                  (unsigned long long)count);
+        imgd_buf_printf(b, "imgd_http_request_duration_seconds_sum{%s} %.6f\n", labels,
+                        (double)load(&s->sum_usec) / 1e6);
+        imgd_buf_printf(b, "imgd_http_request_duration_seconds_count{%s} %llu\n", labels,
+                        (unsigned long long)count);
     }
 }
 
 char *imgd_metrics_prometheus(const imgd_metrics *m, const char *extra, size_t *out_len)
 {
-    strbuf b = {0};
+    imgd_buf b = {0};
     render_requests(&b, m);
     render_latency(&b, m);
-    sb_printf(&b,
-              "# HELP imgd_http_requests_in_flight HTTP requests being served.\n"
-              "# TYPE imgd_http_requests_in_flight gauge\n"
-              "imgd_http_requests_in_flight %llu\n",
-              (unsigned long long)imgd_metrics_in_flight(m));
+    imgd_buf_printf(&b,
+                    "# HELP imgd_http_requests_in_flight HTTP requests being served.\n"
+                    "# TYPE imgd_http_requests_in_flight gauge\n"
+                    "imgd_http_requests_in_flight %llu\n",
+                    (unsigned long long)imgd_metrics_in_flight(m));
     if (extra)
-        sb_printf(&b, "%s", extra);
-    if (b.failed) {
-        free(b.data);
-        return NULL;
-    }
-    if (out_len)
-        *out_len = b.len;
-    return b.data;
+        imgd_buf_printf(&b, "%s", extra);
+    return imgd_buf_steal(&b, out_len);
 }

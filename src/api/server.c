@@ -20,6 +20,7 @@
 
 #include "face.h"
 #include "metrics.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -78,8 +79,7 @@ typedef struct request_state {
     char *path;
     char method[16];
     char request_id[REQUEST_ID_MAX + 1];
-    char *body;
-    size_t body_len, body_cap;
+    imgd_buf body;
     size_t drained; /* bytes of a refused body read and dropped */
     bool has_body;
     bool too_large;
@@ -278,7 +278,7 @@ static void request_free(request_state *rs)
     for (size_t i = 0; i < rs->req.n_params; i++)
         free(rs->req.param_values[i]);
     imgd_resp_dispose(&rs->resp);
-    free(rs->body);
+    imgd_buf_dispose(&rs->body);
     free(rs->path);
     free(rs);
 }
@@ -317,8 +317,8 @@ static int route(request_state *rs)
 static enum MHD_Result dispatch(request_state *rs)
 {
     const imgd_route *route_entry = &rs->l->srv->routes[rs->route_index];
-    rs->req.body = rs->body;
-    rs->req.body_len = rs->body_len;
+    rs->req.body = rs->body.data;
+    rs->req.body_len = rs->body.len;
     imgd_error *err = NULL;
     int rc = route_entry->handler(&rs->req, &rs->resp, &err);
     if (rc < 0) {
@@ -356,25 +356,12 @@ static bool request_has_body(struct MHD_Connection *conn, int64_t *content_lengt
 static bool body_append(request_state *rs, const char *data, size_t len)
 {
     size_t limit = (size_t)rs->l->srv->ctx->cfg->max_body_bytes;
-    if (rs->prepared || rs->too_large || rs->body_len + len > limit) {
+    if (rs->prepared || rs->too_large || rs->body.len + len > limit) {
         rs->too_large = !rs->prepared;
         rs->drained += len;
         return rs->drained <= DRAIN_MAX;
     }
-    if (rs->body_len + len + 1 > rs->body_cap) {
-        size_t cap = rs->body_cap ? rs->body_cap : 4096;
-        while (cap < rs->body_len + len + 1)
-            cap *= 2;
-        char *b = realloc(rs->body, cap);
-        if (!b)
-            return false;
-        rs->body = b;
-        rs->body_cap = cap;
-    }
-    memcpy(rs->body + rs->body_len, data, len);
-    rs->body_len += len;
-    rs->body[rs->body_len] = '\0';
-    return true;
+    return imgd_buf_append(&rs->body, data, len) == 0;
 }
 
 static bool expects_continue(struct MHD_Connection *conn)

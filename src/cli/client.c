@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/json.h"
 #include "util/strutil.h"
@@ -26,8 +27,7 @@ struct imgd_client {
 };
 
 typedef struct client_buf {
-    char *data;
-    size_t len, cap;
+    imgd_buf b;
     bool too_big;
 } client_buf;
 
@@ -159,26 +159,13 @@ void imgd_client_response_dispose(imgd_client_response *r)
 
 static size_t client_on_data(char *data, size_t size, size_t nmemb, void *userdata)
 {
-    client_buf *b = userdata;
+    client_buf *buf = userdata;
     size_t n = size * nmemb;
-    if (n > IMGD_CLIENT_MAX_BODY - b->len) {
-        b->too_big = true;
+    if (n > IMGD_CLIENT_MAX_BODY - buf->b.len) {
+        buf->too_big = true;
         return 0; /* makes curl fail with CURLE_WRITE_ERROR */
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
+    return imgd_buf_append(&buf->b, data, n) == 0 ? n : 0;
 }
 
 /* Options that do not depend on the request. Each fails only on allocation or when libcurl
@@ -285,13 +272,14 @@ int imgd_client_request(imgd_client_response *out, imgd_client *c, const char *m
     _cleanup_(client_curl_cleanupp) CURL *curl = curl_easy_init();
     _cleanup_(client_slist_freep) struct curl_slist *headers = NULL;
     client_buf buf = {0};
-    _cleanup_free_ char *data = NULL; /* takes buf.data so that every return frees it */
+    _cleanup_free_ char *data = NULL; /* takes the buffer's bytes so that every return frees it */
     char errbuf[CURL_ERROR_SIZE] = "";
     if (!curl || client_setup(c, curl, &buf, errbuf) < 0 ||
         client_setup_request(c, curl, &headers, method, path, body_text) < 0)
         return imgd_error_set(err, ENOMEM, "cannot set up a request to imgd at %s", c->target);
     CURLcode rc = curl_easy_perform(curl);
-    data = buf.data;
+    size_t len = buf.b.len;
+    data = buf.b.data; /* the buffer is done with: own its bytes directly */
     if (rc != CURLE_OK)
         return client_transport_error(c, curl, rc, &buf, errbuf, err);
     long status = 0;
@@ -299,7 +287,7 @@ int imgd_client_request(imgd_client_response *out, imgd_client *c, const char *m
         return imgd_error_set(err, EPROTO, "no HTTP status from imgd at %s", c->target);
     if (!data && !(data = strdup("")))
         return imgd_error_set(err, ENOMEM, "out of memory");
-    *out = (imgd_client_response){.status = status, .body = TAKE_PTR(data), .len = buf.len};
+    *out = (imgd_client_response){.status = status, .body = TAKE_PTR(data), .len = len};
     return 0;
 }
 

@@ -10,7 +10,7 @@ import subprocess
 import requests
 import yaml
 
-from conftest import IMGD, unix_request
+from conftest import IMGD, read_http_response, unix_request
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$")
 
@@ -326,16 +326,10 @@ def test_garbage_request_line_does_not_hurt(imgd):
 
 
 def raw_exchange(port, head, body=b"", timeout=10):
-    """Send a request head (and body) on a fresh socket and read the whole response head."""
+    """Send a request head (and body) on a fresh socket; the response head."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(head + body)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data.decode(errors="replace")
+        return read_http_response(s)[0]
 
 
 def test_refused_bodies_are_answered_not_reset(imgd):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import free_port, run_imgd, unix_request
+from conftest import free_port, read_http_response, run_imgd, unix_request
 
 
 def test_sigterm_idle_exits_0_and_removes_socket(imgd):
@@ -34,21 +34,6 @@ def partial_put(port, payload=b'{"log_level": "INFO"}'):
     return s, payload[5:]
 
 
-def read_response(s):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length")))
-    while len(body) < length:
-        body += s.recv(65536)
-    return head.decode(), body
-
-
 def test_sigterm_lets_a_request_in_flight_finish(imgd):
     s, rest = partial_put(imgd.port)
     time.sleep(0.3)
@@ -59,7 +44,7 @@ def test_sigterm_lets_a_request_in_flight_finish(imgd):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", imgd.port), timeout=2).close()
     s.sendall(rest)
-    head, body = read_response(s)
+    head, body = read_http_response(s)
     s.close()
     assert head.startswith("HTTP/1.1 200"), head
     assert "connection: close" in head.lower()
