@@ -4,10 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -52,13 +55,14 @@ int imgd_read_file(char **out, size_t *out_len, const char *path, size_t max_byt
         return imgd_error_set(err, EINVAL, "'%s' is not a regular file", path);
     if ((size_t)st.st_size > max_bytes)
         return imgd_error_set(err, EFBIG, "'%s' is larger than %zu bytes", path, max_bytes);
-    size_t cap = (size_t)st.st_size + 1, len = 0;
+    /* room for the file, one byte more to see its end, and the NUL */
+    size_t cap = (size_t)st.st_size + 2, len = 0;
     _cleanup_free_ char *buf = malloc(cap);
     if (!buf)
         return imgd_error_set(err, ENOMEM, "out of memory reading '%s'", path);
     for (;;) {
         if (len + 1 >= cap) { /* the file grew since fstat */
-            if (cap > max_bytes)
+            if (len > max_bytes)
                 return imgd_error_set(err, EFBIG, "'%s' is larger than %zu bytes", path, max_bytes);
             char *n = realloc(buf, cap * 2);
             if (!n)
@@ -142,4 +146,15 @@ int imgd_dir_check_writable(const char *dir, imgd_error **err)
     close(fd);
     unlink(probe);
     return 0;
+}
+
+int imgd_open_in_root(int dirfd, const char *path, int flags, bool no_symlinks)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .resolve =
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0),
+    };
+    long fd = syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
 }

@@ -2,6 +2,7 @@
 /* File-system helpers: directory creation, bounded reads, crash-safe writes. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,3 +26,8 @@ int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_
 /* Check that dir is a directory this process can create files in, by creating and removing a
  * probe file (access(2) says yes to root on read-only mounts). */
 int imgd_dir_check_writable(const char *dir, imgd_error **err);
+
+/* Open path below dirfd the way untrusted paths must be opened: openat2 with RESOLVE_IN_ROOT (so
+ * ".." and absolute symlinks stay inside dirfd) and RESOLVE_NO_MAGICLINKS, plus
+ * RESOLVE_NO_SYMLINKS when no_symlinks. O_CLOEXEC is added. Returns an fd or a negative errno. */
+int imgd_open_in_root(int dirfd, const char *path, int flags, bool no_symlinks);
