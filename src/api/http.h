@@ -15,6 +15,7 @@
 #include "util/error.h"
 
 typedef struct imgd_metrics imgd_metrics;
+typedef struct imgd_store imgd_store;
 
 /* The faces of imgd: each owns path prefixes and an error dialect (DESIGN.md). */
 typedef enum imgd_face {
@@ -31,6 +32,7 @@ typedef struct imgd_api_ctx {
     imgd_db *db;
     imgd_system *sys;
     imgd_metrics *metrics;
+    imgd_store *store;
 } imgd_api_ctx;
 
 #define IMGD_ROUTE_MAX_PARAMS 4

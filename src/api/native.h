@@ -9,3 +9,10 @@ int native_metrics_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 int native_version_get(imgd_request *req, imgd_response *resp, imgd_error **err);
 int native_log_level_get(imgd_request *req, imgd_response *resp, imgd_error **err);
 int native_log_level_put(imgd_request *req, imgd_response *resp, imgd_error **err);
+
+int native_images_list(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_images_inspect(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_images_import(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_images_tag(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_images_remove(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_images_prune(imgd_request *req, imgd_response *resp, imgd_error **err);

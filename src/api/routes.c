@@ -15,6 +15,16 @@ static const imgd_route routes[] = {
      "current log level"},
     {"PUT", "/api/v1/system/log-level", native_log_level_put, IMGD_FACE_NATIVE,
      "change the log level"},
+    {"GET", "/api/v1/images", native_images_list, IMGD_FACE_NATIVE, "list images"},
+    {"POST", "/api/v1/images/import", native_images_import, IMGD_FACE_NATIVE,
+     "import an OCI layout, oci-archive or docker-archive"},
+    {"POST", "/api/v1/images/prune", native_images_prune, IMGD_FACE_NATIVE,
+     "remove unused images, layers and blobs"},
+    /* greedy {ref*} routes after the fixed ones: a reference may contain slashes */
+    {"POST", "/api/v1/images/{ref*}/tag", native_images_tag, IMGD_FACE_NATIVE, "tag an image"},
+    {"GET", "/api/v1/images/{ref*}", native_images_inspect, IMGD_FACE_NATIVE, "inspect an image"},
+    {"DELETE", "/api/v1/images/{ref*}", native_images_remove, IMGD_FACE_NATIVE,
+     "remove an image or one of its names"},
     /* ims face */
     {"GET", "/apis/ims/version", ims_version_get, IMGD_FACE_IMS, "IMS version"},
     {"GET", "/apis/ims/healthz/live", ims_healthz_live_get, IMGD_FACE_IMS, "IMS liveness"},

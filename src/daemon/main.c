@@ -14,6 +14,7 @@
 #include "api/server.h"
 #include "core/config/config.h"
 #include "core/db/db.h"
+#include "core/store/store.h"
 #include "core/system/system.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -107,6 +108,7 @@ static void wait_for_signals(const sigset_t *set)
 typedef struct daemon_state {
     imgd_config cfg;
     imgd_db *db;
+    imgd_store *store;
     imgd_system *sys;
     imgd_metrics *metrics;
     imgd_server *server;
@@ -118,6 +120,7 @@ static void daemon_dispose(daemon_state *d)
     imgd_server_free(d->server);
     imgd_metrics_free(d->metrics);
     imgd_system_free(d->sys);
+    imgd_store_free(d->store);
     imgd_db_free(d->db);
     imgd_config_dispose(&d->cfg);
     imgd_log_close();
@@ -136,14 +139,16 @@ static int run(daemon_state *d, const sigset_t *signals)
     _cleanup_free_ char *db_path = NULL;
     if (asprintf(&db_path, "%s/imgd.db", cfg->state_dir) < 0)
         return EXIT_RUNTIME;
-    if (imgd_db_open(&d->db, db_path, &err) < 0)
+    if (imgd_db_open(&d->db, db_path, &err) < 0 ||
+        imgd_store_open(&d->store, cfg->state_dir, d->db, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
     size_t n_routes = 0;
     const imgd_route *routes = imgd_api_routes(&n_routes);
     d->metrics = imgd_metrics_new(routes, n_routes);
     if (!d->metrics || imgd_system_new(&d->sys, cfg, d->db, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
-    d->ctx = (imgd_api_ctx){.cfg = cfg, .db = d->db, .sys = d->sys, .metrics = d->metrics};
+    d->ctx = (imgd_api_ctx){
+        .cfg = cfg, .db = d->db, .sys = d->sys, .metrics = d->metrics, .store = d->store};
     if (imgd_server_new(&d->server, &d->ctx, routes, n_routes, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
     for (size_t i = 0; i < imgd_server_listener_count(d->server); i++)

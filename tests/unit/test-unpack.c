@@ -181,7 +181,9 @@ static void test_entry_types(void **state)
     tar_end(&b);
     char diff[IMGD_DIGEST_LEN + 1], expect[IMGD_DIGEST_LEN + 1];
     imgd_error *err = NULL;
+    mode_t old_umask = umask(077); /* as the daemon runs */
     assert_int_equal(unpack(f, b.data, b.len, IMGD_COMPRESSION_NONE, 100, diff, &err), 0);
+    umask(old_umask);
     assert_null(err);
     imgd_sha256_digest(expect, b.data, b.len);
     assert_string_equal(diff, expect); /* DiffID = sha256 of the uncompressed tar */
@@ -196,6 +198,9 @@ static void test_entry_types(void **state)
     at(p, sizeof(p), f, "bin/tool");
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_mode & 07777, 04755);
+    at(p, sizeof(p), f, "bin"); /* a parent the archive left out: 0755 whatever the umask */
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
     at(p, sizeof(p), f, "etc/link");
     assert_int_equal(readlink(p, link, sizeof(link) - 1), 5);
     assert_string_equal(link, "hosts");

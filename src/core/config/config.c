@@ -122,6 +122,8 @@ static const setting settings[] = {
     {"harbor_verify_tls", T_BOOL, OFF(harbor_verify_tls), "true", 0, 0, 0, NULL,
      {"harbor_config.verify_ssl", "harbor_config.verify", "harbor_config.verify_tls", NULL},
      "verify Harbor's TLS certificate"},
+    {"pull_parallel", T_INT, OFF(pull_parallel), "4", 1, 16, 0, NULL, {NULL},
+     "layers downloaded and unpacked at once per pull or import"},
     {"runtime", T_STRING, OFF(runtime), "runc", 0, 0, 0, NULL, {NULL},
      "OCI runtime binary (name in PATH or absolute path)"},
 };

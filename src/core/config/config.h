@@ -54,6 +54,8 @@ typedef struct imgd_config {
     char *harbor_username;
     char *harbor_password;
     bool harbor_verify_tls;
+    /* images */
+    int64_t pull_parallel;
     /* containers */
     char *runtime;
 

@@ -27,6 +27,29 @@ struct imgd_db {
 static const char *const migrations[] = {
     /* 1: instance metadata */
     "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+    /* 2: the image store: content blobs, unpacked layers, images and their names */
+    "CREATE TABLE blobs (digest TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL,"
+    "  media_type TEXT NOT NULL, added INTEGER NOT NULL);"
+    "CREATE TABLE layers (chain_id TEXT PRIMARY KEY NOT NULL, diff_id TEXT NOT NULL,"
+    "  parent TEXT, size INTEGER NOT NULL, added INTEGER NOT NULL);"
+    "CREATE TABLE layer_blobs (digest TEXT PRIMARY KEY NOT NULL, diff_id TEXT NOT NULL,"
+    "  size INTEGER NOT NULL, media_type TEXT NOT NULL);"
+    "CREATE TABLE images (id TEXT PRIMARY KEY NOT NULL, manifest_digest TEXT NOT NULL,"
+    "  manifest_media_type TEXT NOT NULL, top_layer TEXT, os TEXT NOT NULL,"
+    "  architecture TEXT NOT NULL, variant TEXT NOT NULL DEFAULT '', created TEXT,"
+    "  size INTEGER NOT NULL, unpacked_size INTEGER NOT NULL, added INTEGER NOT NULL);"
+    "CREATE TABLE image_layers (image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL, chain_id TEXT NOT NULL, digest TEXT NOT NULL, diff_id TEXT NOT NULL,"
+    "  size INTEGER NOT NULL, media_type TEXT NOT NULL, PRIMARY KEY (image_id, idx));"
+    "CREATE INDEX image_layers_chain ON image_layers (chain_id);"
+    "CREATE TABLE tags (name TEXT PRIMARY KEY NOT NULL,"
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE, added INTEGER NOT NULL);"
+    "CREATE INDEX tags_image ON tags (image_id);"
+    "CREATE TABLE repo_digests (name TEXT PRIMARY KEY NOT NULL,"
+    "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);"
+    "CREATE INDEX repo_digests_image ON repo_digests (image_id);"
+    "CREATE TABLE image_users (image_id TEXT NOT NULL, user TEXT NOT NULL,"
+    "  PRIMARY KEY (image_id, user));",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -237,6 +260,22 @@ int imgd_db_schema_version(imgd_db *db)
 const char *imgd_db_instance_id(const imgd_db *db)
 {
     return db->instance_id;
+}
+
+sqlite3 *imgd_db_acquire(imgd_db *db)
+{
+    pthread_mutex_lock(&db->lock);
+    return db->conn;
+}
+
+void imgd_db_release(imgd_db *db)
+{
+    pthread_mutex_unlock(&db->lock);
+}
+
+int imgd_db_errno(int sqlite_rc)
+{
+    return sqlite_errno(sqlite_rc);
 }
 
 int imgd_db_check(imgd_db *db, imgd_error **err)

@@ -32,6 +32,15 @@ int imgd_db_schema_latest(void);
  * valid while db is open. */
 const char *imgd_db_instance_id(const imgd_db *db);
 
+/* Borrow the connection for a sequence of statements (typically one transaction) while holding
+ * the database lock; release it with imgd_db_release on every path. Not reentrant. */
+struct sqlite3;
+struct sqlite3 *imgd_db_acquire(imgd_db *db);
+void imgd_db_release(imgd_db *db);
+
+/* The negative-errno family of an SQLite result code (positive: EBUSY, ENOSPC, EIO, ...). */
+int imgd_db_errno(int sqlite_rc);
+
 /* Probe that the database is usable: the file at its path is still the one that was opened and a
  * query reads the schema. Returns 0 or a negative errno with *err saying what is wrong.
  * Thread-safe. */

@@ -4,13 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -19,6 +17,7 @@
 
 #include "tar.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 
 #define OUT_CHUNK      (128 * 1024)
 #define WHITEOUT       ".wh."
@@ -91,12 +90,7 @@ static int clean_path(char *out, size_t len, const char *in)
 
 static int open_beneath(int rootfd, const char *path, int flags)
 {
-    struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC),
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    long fd = syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
-    return fd < 0 ? -errno : (int)fd;
+    return imgd_open_in_root(rootfd, path, flags, true);
 }
 
 /* Open the directory path below root, creating missing components (mode 0755, as tar does for
@@ -115,7 +109,14 @@ static int open_parent(int rootfd, const char *path)
         size_t c = end ? (size_t)(end - p) : strlen(p);
         memcpy(comp, p, c);
         comp[c] = '\0';
-        if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
+        bool made = mkdirat(fd, comp, 0755) == 0;
+        if (!made && errno != EEXIST) {
+            int r = -errno;
+            close(fd);
+            return r;
+        }
+        /* 0755 whatever the umask: in an upper layer this directory's mode is what users see */
+        if (made && fchmodat(fd, comp, 0755, 0) < 0) {
             int r = -errno;
             close(fd);
             return r;
