@@ -87,6 +87,7 @@ unsigned imgd_face_status(imgd_face face, int code)
     case EOPNOTSUPP:
         return 501;
     case EAGAIN:
+    case ECANCELED:
     case ECONNREFUSED:
     case EHOSTUNREACH:
         return 503;

@@ -78,8 +78,25 @@ int imgd_resp_header(imgd_response *resp, const char *name, const char *value)
     return 0;
 }
 
+int imgd_resp_job(imgd_response *resp, const imgd_job_spec *spec)
+{
+    imgd_job_spec *copy = malloc(sizeof(*copy));
+    if (!copy) {
+        if (spec->free_arg)
+            spec->free_arg(spec->arg);
+        return -ENOMEM;
+    }
+    *copy = *spec;
+    free(resp->job);
+    resp->job = copy;
+    return 0;
+}
+
 void imgd_resp_dispose(imgd_response *resp)
 {
+    if (resp->job && resp->job->free_arg)
+        resp->job->free_arg(resp->job->arg); /* a job that never started */
+    free(resp->job);
     free(resp->body);
     for (size_t i = 0; i < resp->n_headers; i++)
         free(resp->headers[i].value);

@@ -16,6 +16,7 @@
 
 typedef struct imgd_metrics imgd_metrics;
 typedef struct imgd_store imgd_store;
+typedef struct imgd_registry imgd_registry;
 
 /* The faces of imgd: each owns path prefixes and an error dialect (DESIGN.md). */
 typedef enum imgd_face {
@@ -33,6 +34,7 @@ typedef struct imgd_api_ctx {
     imgd_system *sys;
     imgd_metrics *metrics;
     imgd_store *store;
+    imgd_registry *registry;
 } imgd_api_ctx;
 
 #define IMGD_ROUTE_MAX_PARAMS 4
@@ -61,7 +63,32 @@ typedef struct imgd_request {
 
 #define IMGD_RESPONSE_MAX_HEADERS 4
 
-typedef struct imgd_response {
+/* A long operation running on its own thread while the connection waits (suspended, so no
+ * event-loop thread is held). */
+typedef struct imgd_job imgd_job;
+typedef struct imgd_response imgd_response;
+
+/* The operation. For a streaming job it writes its output with imgd_job_write and the return
+ * value only decides the log line; otherwise it fills resp, or fails with *err, which the face
+ * encodes as for any handler. */
+typedef int (*imgd_job_fn)(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err);
+
+/* Streaming output, from the job's thread. Returns 0, or -EPIPE once the client is gone (the job
+ * may finish or stop early; nothing waits for it). */
+int imgd_job_write(imgd_job *job, const void *data, size_t len);
+
+/* True once the daemon is stopping: the job should stop soon (its work is abandoned). */
+bool imgd_job_cancelled(const imgd_job *job);
+
+typedef struct imgd_job_spec {
+    imgd_job_fn fn;
+    void *arg;
+    void (*free_arg)(void *arg); /* called once the job is over; may be NULL */
+    bool stream;                 /* answer 200 at once and send what the job writes */
+    const char *content_type;    /* of the stream (static) */
+} imgd_job_spec;
+
+struct imgd_response {
     unsigned status;
     char *body; /* owned (malloc); NULL for an empty body */
     size_t body_len;
@@ -71,7 +98,8 @@ typedef struct imgd_response {
         const char *name; /* static string */
         char *value;      /* owned */
     } headers[IMGD_RESPONSE_MAX_HEADERS];
-} imgd_response;
+    imgd_job_spec *job; /* set by imgd_resp_job: the server runs it */
+};
 
 /* A handler decodes and validates, makes one core call and encodes. It returns 0 with *resp
  * filled, or a negative errno with *err set: the face maps the code to a status and its dialect.
@@ -99,6 +127,10 @@ int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_typ
 
 /* Add a header (name static, value copied). Returns 0, -ENOMEM or -ENOSPC. */
 int imgd_resp_header(imgd_response *resp, const char *name, const char *value);
+
+/* Answer with a job instead of a body: the server starts it on a thread of its own. Takes
+ * ownership of spec->arg (freed with spec->free_arg even on failure). Returns 0 or -ENOMEM. */
+int imgd_resp_job(imgd_response *resp, const imgd_job_spec *spec);
 
 /* Release what the response owns and reset it; accepts a zeroed response. */
 void imgd_resp_dispose(imgd_response *resp);

@@ -5,9 +5,12 @@
 #include <string.h>
 
 #include "core/registry/platform.h"
+#include "core/registry/reference.h"
 #include "core/store/images.h"
 #include "core/store/import.h"
 #include "core/store/manifest.h"
+#include "core/store/pull.h"
+#include "face.h"
 #include "native.h"
 #include "util/cleanup.h"
 #include "util/json.h"
@@ -211,4 +214,173 @@ int native_images_prune(imgd_request *req, imgd_response *resp, imgd_error **err
     json_t *body = removal_json(&rm);
     imgd_removal_dispose(&rm);
     return respond(resp, 200, body, err);
+}
+
+/* ---- pull ---- */
+
+typedef struct pull_job {
+    const imgd_api_ctx *ctx;
+    char *reference;
+    bool has_platform;
+    imgd_platform platform;
+    imgd_credentials creds;
+    bool has_creds;
+    imgd_job *job;
+} pull_job;
+
+static void pull_job_free(void *arg)
+{
+    pull_job *p = arg;
+    free(p->reference);
+    imgd_credentials_dispose(&p->creds);
+    free(p);
+}
+
+static void write_line(imgd_job *job, json_t *line)
+{
+    size_t len = 0;
+    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(line);
+    if (!text)
+        return;
+    len = strlen(text);
+    text[len] = '\n'; /* replaces the NUL: written with its length */
+    (void)imgd_job_write(job, text, len + 1);
+    free(text);
+}
+
+static void on_pull_progress(void *ctx, const imgd_pull_event *ev)
+{
+    pull_job *p = ctx;
+    if (ev->kind == IMGD_PULL_RESOLVED)
+        write_line(p->job,
+                   json_pack("{s:s, s:s, s:s, s:I}", "status", "resolved", "reference",
+                             p->reference, "digest", ev->digest, "layers", (json_int_t)ev->count));
+    else
+        write_line(p->job, json_pack("{s:s, s:I, s:s, s:I, s:I}", "layer", ev->digest, "index",
+                                     (json_int_t)ev->index, "state", ev->state, "done",
+                                     (json_int_t)ev->done, "total", (json_int_t)ev->total));
+}
+
+static bool pull_cancelled(void *ctx)
+{
+    const pull_job *p = ctx;
+    return imgd_job_cancelled(p->job);
+}
+
+static int run_pull(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err)
+{
+    pull_job *p = arg;
+    p->job = job;
+    imgd_pull_options opts = {.reference = p->reference,
+                              .platform = p->has_platform ? &p->platform : NULL,
+                              .credentials = p->has_creds ? &p->creds : NULL,
+                              .parallel = (unsigned)p->ctx->cfg->pull_parallel,
+                              .progress = on_pull_progress,
+                              .progress_ctx = p,
+                              .cancelled = pull_cancelled,
+                              .cancel_ctx = p};
+    imgd_image img;
+    int r = imgd_store_pull(p->ctx->store, p->ctx->registry, &opts, &img, err);
+    if (r < 0)
+        return r;
+    json_t *o = image_json(&img);
+    imgd_image_dispose(&img);
+    return respond(resp, 200, json_pack("{s:b, s:o*}", "success", 1, "image", o), err);
+}
+
+/* The streamed variant: progress lines, then the image or the error as the last line. */
+static int run_pull_stream(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err)
+{
+    (void)resp;
+    imgd_response result;
+    memset(&result, 0, sizeof(result));
+    imgd_error *e = NULL;
+    int r = run_pull(arg, job, &result, &e);
+    if (r < 0) {
+        unsigned status = imgd_face_status(IMGD_FACE_NATIVE, e ? e->code : -r);
+        write_line(job, json_pack("{s:{s:s, s:i}}", "error", "message",
+                                  e ? e->message : "pull failed", "code", (int)status));
+        if (err && !*err)
+            *err = e;
+        else
+            imgd_error_free(e);
+    } else {
+        json_t *body = json_loadb(result.body, result.body_len, 0, NULL);
+        json_t *image = json_incref(json_object_get(body, "image"));
+        json_decref(body);
+        write_line(job, json_pack("{s:s, s:o*}", "status", "complete", "image", image));
+    }
+    imgd_resp_dispose(&result);
+    return r;
+}
+
+static int parse_credentials(pull_job *p, const json_t *c, imgd_error **err)
+{
+    if (!c || json_is_null(c))
+        return 0;
+    const char *user = json_string_value(json_object_get(c, "username"));
+    const char *pass = json_string_value(json_object_get(c, "password"));
+    if (!json_is_object(c) || !user || !pass)
+        return imgd_error_set(err, EINVAL,
+                              "'credentials' must be an object with 'username' and 'password'");
+    p->creds.username = strdup(user);
+    p->creds.password = strdup(pass);
+    p->has_creds = true;
+    return p->creds.username && p->creds.password ? 0
+                                                  : imgd_error_set(err, ENOMEM, "out of memory");
+}
+
+static int parse_pull(pull_job *p, const json_t *in, imgd_error **err)
+{
+    const char *reference = NULL, *platform = NULL;
+    int r = json_is_object(in) ? optional_string(in, "reference", &reference, err)
+                               : imgd_error_set(err, EINVAL, "body must be an object");
+    if (r == 0)
+        r = optional_string(in, "platform", &platform, err);
+    if (r == 0 && !reference)
+        r = imgd_error_set(err, EINVAL, "'reference' is required");
+    if (r == 0) {
+        imgd_reference ref; /* fail now, with a 400, not later in the job */
+        r = imgd_reference_parse(&ref, reference, err);
+        if (r == 0)
+            imgd_reference_dispose(&ref);
+    }
+    if (r == 0 && platform) {
+        r = imgd_platform_parse(&p->platform, platform, err);
+        p->has_platform = r == 0;
+    }
+    if (r == 0)
+        r = parse_credentials(p, json_object_get(in, "credentials"), err);
+    if (r == 0 && !(p->reference = strdup(reference)))
+        r = imgd_error_set(err, ENOMEM, "out of memory");
+    return r;
+}
+
+int native_images_pull(imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    json_t *in = NULL;
+    int r = imgd_req_json(req, &in, err);
+    if (r < 0)
+        return r;
+    pull_job *p = calloc(1, sizeof(*p));
+    if (!p) {
+        json_decref(in);
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    }
+    p->ctx = req->ctx;
+    r = parse_pull(p, in, err);
+    json_decref(in);
+    if (r < 0) {
+        pull_job_free(p);
+        return r;
+    }
+    const char *accept = imgd_req_header(req, "Accept");
+    bool stream = accept && strstr(accept, "application/x-ndjson");
+    imgd_job_spec spec = {.fn = stream ? run_pull_stream : run_pull,
+                          .arg = p,
+                          .free_arg = pull_job_free,
+                          .stream = stream,
+                          .content_type = "application/x-ndjson"};
+    return imgd_resp_job(resp, &spec) < 0 ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
 }

@@ -16,6 +16,8 @@ static const imgd_route routes[] = {
     {"PUT", "/api/v1/system/log-level", native_log_level_put, IMGD_FACE_NATIVE,
      "change the log level"},
     {"GET", "/api/v1/images", native_images_list, IMGD_FACE_NATIVE, "list images"},
+    {"POST", "/api/v1/images/pull", native_images_pull, IMGD_FACE_NATIVE,
+     "pull an image from a registry (ndjson progress with Accept: application/x-ndjson)"},
     {"POST", "/api/v1/images/import", native_images_import, IMGD_FACE_NATIVE,
      "import an OCI layout, oci-archive or docker-archive"},
     {"POST", "/api/v1/images/prune", native_images_prune, IMGD_FACE_NATIVE,

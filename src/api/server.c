@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "face.h"
+#include "jobs.h"
 #include "metrics.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
@@ -33,6 +34,7 @@
 #define PEM_FILE_MAX   (1024 * 1024)
 #define LISTEN_BACKLOG 1024
 #define TOKEN_HASH_LEN 32
+#define JOB_STOP_USEC  (5u * 1000u * 1000u)  /* for cancelled jobs to return */
 #define DRAIN_MAX      (16u * 1024u * 1024u) /* most body bytes read only to be dropped */
 
 typedef struct listener {
@@ -57,6 +59,7 @@ struct imgd_server {
     char *tls_ca;
     char *socket_path; /* set when this server created the unix socket */
     int draining;
+    job_list *jobs;
     char rid_prefix[9];
     uint64_t rid_counter;
 };
@@ -85,6 +88,7 @@ typedef struct request_state {
     bool too_large;
     bool prepared; /* resp holds an answer decided before the handler (401/404/405) */
     bool responded;
+    imgd_job *job; /* a long operation this request waits for or streams */
 } request_state;
 
 /* ---- request ids ---- */
@@ -314,6 +318,54 @@ static int route(request_state *rs)
     return 0;
 }
 
+/* The handler answered with a job: run it; a streaming job's answer starts at once, otherwise
+ * the connection waits, suspended, until the job ends (see finish_job). */
+static enum MHD_Result start_job(request_state *rs)
+{
+    imgd_job_spec spec = *rs->resp.job;
+    free(rs->resp.job);
+    rs->resp.job = NULL;
+    struct MHD_Response *stream = NULL;
+    if (job_start(&rs->job, rs->l->srv->jobs, &spec, rs->conn, rs->request_id, &stream) < 0)
+        return prepare_error(rs, 500, "out of memory") < 0 ? MHD_NO : send_response(rs);
+    if (!stream)
+        return MHD_YES;
+    MHD_add_response_header(stream, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            spec.content_type ? spec.content_type : "application/x-ndjson");
+    MHD_add_response_header(stream, "X-Request-Id", rs->request_id);
+    if (__atomic_load_n(&rs->l->srv->draining, __ATOMIC_RELAXED))
+        MHD_add_response_header(stream, MHD_HTTP_HEADER_CONNECTION, "close");
+    rs->status = 200;
+    rs->responded = true;
+    enum MHD_Result ret = MHD_queue_response(rs->conn, 200, stream);
+    MHD_destroy_response(stream);
+    return ret;
+}
+
+/* Called again after the job resumed the connection: answer with its result. */
+static enum MHD_Result finish_job(request_state *rs)
+{
+    if (!job_ready(rs->job))
+        return MHD_YES; /* suspended again */
+    imgd_error *err = NULL;
+    int rc = job_result(rs->job, &rs->resp, &err);
+    if (rc < 0) {
+        unsigned status = imgd_face_status(rs->req.face, err ? err->code : -rc);
+        const char *msg = err ? err->message : "internal error";
+        if (status >= 500)
+            log_error("%s %s: %s", rs->method, rs->path, msg);
+        else
+            log_info("%s %s: %s", rs->method, rs->path, msg);
+        rc = prepare_error(rs, status, msg);
+        imgd_error_free(err);
+        return rc < 0 ? MHD_NO : send_response(rs);
+    }
+    imgd_error_free(err);
+    if (rs->resp.status == 0)
+        rs->resp.status = 200;
+    return send_response(rs);
+}
+
 static enum MHD_Result dispatch(request_state *rs)
 {
     const imgd_route *route_entry = &rs->l->srv->routes[rs->route_index];
@@ -333,6 +385,8 @@ static enum MHD_Result dispatch(request_state *rs)
         return rc < 0 ? MHD_NO : send_response(rs);
     }
     imgd_error_free(err);
+    if (rs->resp.job)
+        return start_job(rs);
     if (rs->resp.status == 0)
         rs->resp.status = 200;
     return send_response(rs);
@@ -404,6 +458,8 @@ static enum MHD_Result first_call(request_state *rs)
 
 static enum MHD_Result last_call(request_state *rs)
 {
+    if (rs->job)
+        return finish_job(rs);
     if (rs->prepared)
         return send_response(rs);
     if (rs->too_large) {
@@ -461,6 +517,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_info("%s %s %u %zuB %lluus (connection ended early: %d)", rs->method, rs->path, status,
                  rs->bytes, (unsigned long long)usec, (int)toe);
     imgd_log_set_request_id(NULL);
+    if (rs->job)
+        job_detach(rs->job);
     request_free(rs);
     *con_cls = NULL;
 }
@@ -573,7 +631,7 @@ static int start_daemon(listener *l, imgd_error **err)
     const imgd_server *srv = l->srv;
     const imgd_config *cfg = srv->ctx->cfg;
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                         MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+                         MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     struct MHD_OptionItem opts[16];
     size_t n = 0;
 #define OPT(o, v, p) opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
@@ -689,7 +747,8 @@ int imgd_server_new(imgd_server **out, const imgd_api_ctx *ctx, const imgd_route
     if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
         seed = (uint32_t)time(NULL) ^ (uint32_t)getpid();
     snprintf(srv->rid_prefix, sizeof(srv->rid_prefix), "%08x", seed);
-    int r = server_setup(srv, err);
+    srv->jobs = job_list_new();
+    int r = srv->jobs ? server_setup(srv, err) : imgd_error_set(err, ENOMEM, "out of memory");
     if (r < 0) {
         imgd_server_free(srv);
         return r;
@@ -733,6 +792,13 @@ void imgd_server_free(imgd_server *srv)
 {
     if (!srv)
         return;
+    /* jobs still running are cancelled, and their suspended connections resumed: MHD must not
+     * be stopped while it holds one */
+    bool jobs_done = !srv->jobs || job_list_shutdown(srv->jobs, JOB_STOP_USEC);
+    if (srv->jobs) {
+        struct timespec ts = {0, 50 * 1000 * 1000}; /* let the daemons see the resumptions */
+        nanosleep(&ts, NULL);
+    }
     for (size_t i = 0; i < srv->n_listeners; i++) {
         listener *l = &srv->listeners[i];
         if (l->mhd)
@@ -743,6 +809,8 @@ void imgd_server_free(imgd_server *srv)
     if (srv->socket_path)
         unlink(srv->socket_path);
     free(srv->socket_path);
+    if (jobs_done)
+        job_list_free(srv->jobs); /* else a stuck job thread still points at it: leave it */
     free(srv->tokens);
     if (srv->tls_key)
         explicit_bzero(srv->tls_key, strlen(srv->tls_key));

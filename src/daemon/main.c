@@ -14,6 +14,7 @@
 #include "api/server.h"
 #include "core/config/config.h"
 #include "core/db/db.h"
+#include "core/registry/client.h"
 #include "core/store/store.h"
 #include "core/system/system.h"
 #include "util/cleanup.h"
@@ -84,6 +85,28 @@ static int prepare_dirs(const imgd_config *cfg, imgd_error **err)
     return 0;
 }
 
+/* The registry client, with the auth file: the configured one, else $REGISTRY_AUTH_FILE, else
+ * ~/.docker/config.json of the user imgd runs as (as skopeo and podman look). */
+static int open_registry(imgd_registry **out, const imgd_config *cfg, imgd_error **err)
+{
+    _cleanup_free_ char *home_file = NULL;
+    const char *auth = cfg->registry_auth_file;
+    if (!auth || !*auth)
+        auth = getenv("REGISTRY_AUTH_FILE");
+    if ((!auth || !*auth) && getenv("HOME") &&
+        asprintf(&home_file, "%s/.docker/config.json", getenv("HOME")) >= 0)
+        auth = home_file;
+    imgd_registry_options opts = {
+        .registries = cfg->registries,
+        .auth_file = auth,
+        .connect_timeout = (long)cfg->registry_timeout,
+        .stall_timeout = (long)cfg->registry_timeout,
+        .attempts = (unsigned)cfg->registry_retries,
+    };
+    int r = imgd_registry_new(out, &opts, err);
+    return r < 0 ? imgd_error_prefix(err, "registry settings") : 0;
+}
+
 /* Serve until SIGTERM or SIGINT; SIGHUP reopens the log file. */
 static void wait_for_signals(const sigset_t *set)
 {
@@ -109,6 +132,7 @@ typedef struct daemon_state {
     imgd_config cfg;
     imgd_db *db;
     imgd_store *store;
+    imgd_registry *registry;
     imgd_system *sys;
     imgd_metrics *metrics;
     imgd_server *server;
@@ -120,6 +144,7 @@ static void daemon_dispose(daemon_state *d)
     imgd_server_free(d->server);
     imgd_metrics_free(d->metrics);
     imgd_system_free(d->sys);
+    imgd_registry_free(d->registry);
     imgd_store_free(d->store);
     imgd_db_free(d->db);
     imgd_config_dispose(&d->cfg);
@@ -142,13 +167,21 @@ static int run(daemon_state *d, const sigset_t *signals)
     if (imgd_db_open(&d->db, db_path, &err) < 0 ||
         imgd_store_open(&d->store, cfg->state_dir, d->db, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
+    if (open_registry(&d->registry, cfg, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup", err);
     size_t n_routes = 0;
     const imgd_route *routes = imgd_api_routes(&n_routes);
     d->metrics = imgd_metrics_new(routes, n_routes);
     if (!d->metrics || imgd_system_new(&d->sys, cfg, d->db, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
     d->ctx = (imgd_api_ctx){
-        .cfg = cfg, .db = d->db, .sys = d->sys, .metrics = d->metrics, .store = d->store};
+        .cfg = cfg,
+        .db = d->db,
+        .sys = d->sys,
+        .metrics = d->metrics,
+        .store = d->store,
+        .registry = d->registry,
+    };
     if (imgd_server_new(&d->server, &d->ctx, routes, n_routes, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
     for (size_t i = 0; i < imgd_server_listener_count(d->server); i++)

@@ -28,6 +28,7 @@ typedef enum setting_type {
     T_BOOL,
     T_LEVEL,
     T_LIST,
+    T_JSON, /* a JSON object: from a file as is, from the environment or a flag as JSON text */
 } setting_type;
 
 enum { F_SECRET = 1 << 0 };
@@ -124,6 +125,14 @@ static const setting settings[] = {
      "verify Harbor's TLS certificate"},
     {"pull_parallel", T_INT, OFF(pull_parallel), "4", 1, 16, 0, NULL, {NULL},
      "layers downloaded and unpacked at once per pull or import"},
+    {"registries", T_JSON, OFF(registries), NULL, 0, 0, F_SECRET, NULL, {NULL},
+     "per-registry settings: {\"host:port\": {insecure, ca_file, mirrors, username, password}}"},
+    {"registry_auth_file", T_PATH, OFF(registry_auth_file), NULL, 0, 0, 0, NULL, {NULL},
+     "docker-style auth file (default $REGISTRY_AUTH_FILE, else ~/.docker/config.json)"},
+    {"registry_timeout", T_INT, OFF(registry_timeout), "30", 1, 3600, 0, NULL, {NULL},
+     "seconds to connect to a registry, and without a byte before a transfer is retried"},
+    {"registry_retries", T_INT, OFF(registry_retries), "4", 1, 20, 0, NULL, {NULL},
+     "tries per registry request (429, 5xx and broken connections are retried)"},
     {"runtime", T_STRING, OFF(runtime), "runc", 0, 0, 0, NULL, {NULL},
      "OCI runtime binary (name in PATH or absolute path)"},
 };
@@ -193,6 +202,8 @@ static const char *type_expectation(const setting *s, char *buf, size_t len)
         return "one of DEBUG, INFO, WARNING, ERROR, CRITICAL";
     case T_LIST:
         return "a list of ADDR:PORT strings";
+    case T_JSON:
+        return "a JSON object";
     case T_STRING:
     case T_PATH:
         break;
@@ -259,6 +270,16 @@ static int set_from_text(imgd_config *cfg, const setting *s, const char *text, b
             return bad_value(s, text, origin, err);
         return 0;
     }
+    case T_JSON: {
+        json_t *v = json_loads(text, 0, NULL);
+        if (!json_is_object(v)) {
+            json_decref(v);
+            return bad_value(s, text, origin, err);
+        }
+        json_decref(*(json_t **)f);
+        *(json_t **)f = v;
+        return 0;
+    }
     case T_LIST: {
         char ***list = f;
         _cleanup_strv_ char **v = append ? imgd_strv_copy(*list) : NULL;
@@ -323,6 +344,9 @@ void imgd_config_dispose(imgd_config *cfg)
         } else if (settings[i].type == T_LIST) {
             imgd_strv_free(*(char ***)f);
             *(char ***)f = NULL;
+        } else if (settings[i].type == T_JSON) {
+            json_decref(*(json_t **)f);
+            *(json_t **)f = NULL;
         }
     }
     free(cfg->config_file);
@@ -351,6 +375,14 @@ static int apply_json_value(imgd_config *cfg, const setting *s, const char *key,
     snprintf(origin, sizeof(origin), "config key '%s'", key);
     if (json_is_null(v))
         return 0; /* like the seeds' dict.get(): null keeps the default */
+    if (s->type == T_JSON) {
+        if (!json_is_object(v))
+            return bad_value(s, "(not an object)", origin, err);
+        json_decref(*(json_t **)field(cfg, s));
+        *(json_t **)field(cfg, s) = json_deep_copy(v);
+        set_source(cfg, s, IMGD_CONFIG_FILE);
+        return 0;
+    }
     if (s->type == T_LIST && json_is_array(v)) {
         imgd_strv_free(*(char ***)field(cfg, s));
         *(char ***)field(cfg, s) = NULL;
@@ -750,6 +782,31 @@ int imgd_config_finalize(imgd_config *cfg, imgd_error **err)
     return finalize_listen(cfg, err);
 }
 
+/* A copy of a settings object with every "password", "secret" or "token" value redacted, at
+ * any depth. */
+static json_t *redacted_copy(const json_t *v)
+{
+    if (!v)
+        return json_null();
+    json_t *copy = json_deep_copy(v);
+    json_t *stack[32] = {copy};
+    size_t n = copy ? 1 : 0;
+    while (n > 0) {
+        json_t *o = stack[--n];
+        const char *key;
+        json_t *val;
+        json_object_foreach(o, key, val)
+        {
+            if (json_is_object(val) && n < 32)
+                stack[n++] = val;
+            else if (json_is_string(val) &&
+                     (strstr(key, "password") || strstr(key, "secret") || strstr(key, "token")))
+                json_object_set_new(o, key, json_string(REDACTED));
+        }
+    }
+    return copy;
+}
+
 json_t *imgd_config_to_json(const imgd_config *cfg)
 {
     json_t *o = json_object();
@@ -776,6 +833,9 @@ json_t *imgd_config_to_json(const imgd_config *cfg)
             break;
         case T_LEVEL:
             v = json_string(imgd_log_level_name((imgd_log_level) * (const int64_t *)f));
+            break;
+        case T_JSON:
+            v = redacted_copy(*(json_t *const *)f);
             break;
         case T_LIST: {
             v = json_array();

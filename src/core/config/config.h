@@ -56,6 +56,10 @@ typedef struct imgd_config {
     bool harbor_verify_tls;
     /* images */
     int64_t pull_parallel;
+    json_t *registries;
+    char *registry_auth_file;
+    int64_t registry_timeout;
+    int64_t registry_retries;
     /* containers */
     char *runtime;
 
