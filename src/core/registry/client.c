@@ -550,10 +550,19 @@ static int authenticate(imgd_registry_session *s, const char *header, imgd_error
         else if (!(line = basic_header(s->username, s->password)))
             r = imgd_error_set(err, ENOMEM, "out of memory");
     } else if (strcmp(c.scheme, "bearer") == 0) {
+        /* the cache key names who asked too: an anonymous token for a scope must never be
+         * reused by a caller with credentials (it may grant nothing) */
+        char who[IMGD_DIGEST_LEN + 1] = "anonymous";
+        if (s->username) {
+            _cleanup_secret_ char *id = NULL;
+            if (asprintf(&id, "%s:%s", s->username, s->password) < 0 ||
+                imgd_sha256_digest(who, id, strlen(id)) < 0)
+                r = imgd_error_set(err, ENOMEM, "out of memory");
+        }
         _cleanup_free_ char *scope = NULL, *key = NULL;
-        if (asprintf(&scope, "repository:%s:pull", s->repo) < 0 ||
-            asprintf(&key, "%s\n%s\n%s", c.realm ? c.realm : "", c.service ? c.service : "",
-                     c.scope ? c.scope : scope) < 0)
+        if (r == 0 && (asprintf(&scope, "repository:%s:pull", s->repo) < 0 ||
+                       asprintf(&key, "%s\n%s\n%s\n%s", c.realm ? c.realm : "",
+                                c.service ? c.service : "", c.scope ? c.scope : scope, who) < 0))
             r = imgd_error_set(err, ENOMEM, "out of memory");
         _cleanup_secret_ char *token = r == 0 ? token_lookup(s->reg, key) : NULL;
         long lifetime = 0;
@@ -584,7 +593,8 @@ static int status_error(imgd_registry_session *s, const char *what, const transf
                : t->status == 401 || t->status == 403 ? EACCES
                : t->status == 429 || t->status >= 500 ? EAGAIN
                                                       : EPROTO;
-    return imgd_error_set(err, code, "%s %s: %s", imgd_registry_session_endpoint(s), what, text);
+    return imgd_error_set(err, code, "%s/v2/%s%s: %s", imgd_registry_session_endpoint(s), s->repo,
+                          what, text);
 }
 
 static struct curl_slist *request_headers(imgd_registry_session *s, const char *accept,
@@ -625,8 +635,8 @@ static int after_exchange(imgd_registry_session *s, const char *what, CURLcode r
     if (t->sink_error)
         return t->sink_error; /* the sink's own error, already in t->sink_err */
     if (t->too_big)
-        return imgd_error_set(err, EFBIG, "%s %s: larger than allowed",
-                              imgd_registry_session_endpoint(s), what);
+        return imgd_error_set(err, EFBIG, "%s/v2/%s%s: larger than allowed",
+                              imgd_registry_session_endpoint(s), s->repo, what);
     bool last_endpoint = foreign || s->current + 1 >= s->n_endpoints;
     if (rc != CURLE_OK && transient(rc) && ++*attempt < s->reg->attempts) {
         backoff(*attempt, 0);
@@ -639,7 +649,7 @@ static int after_exchange(imgd_registry_session *s, const char *what, CURLcode r
     }
     if (rc != CURLE_OK)
         return imgd_error_set(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED,
-                              "%s %s: %s", imgd_registry_session_endpoint(s), what,
+                              "%s/v2/%s%s: %s", imgd_registry_session_endpoint(s), s->repo, what,
                               curl_easy_strerror(rc));
     if (t->status >= 200 && t->status < 300)
         return 0;
