@@ -348,3 +348,147 @@ def test_mirror_serves_an_unreachable_registry(imgd_factory, registry, test_imag
     assert r.status_code == 200, r.text
     assert r.json()["image"]["id"] == info.config_digest
     assert r.json()["image"]["repo_tags"] == [f"registry.invalid:5000/{info.repo}:{info.tag}"]
+
+
+def _openssl(*args, cwd):
+    import subprocess
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def tls_registry(registry, tmp):
+    """docker-registry over HTTPS (a certificate for 127.0.0.1 from a test CA) on the storage of
+    `registry`, so the test images are there. Yields (host, ca path, other CA path)."""
+    import subprocess
+    import time
+    from conftest import free_port
+    d = tmp / "tls"
+    d.mkdir()
+    for ca in ("ca", "other"):
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                 "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2", "-subj",
+                 f"/CN={ca}", cwd=d)
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=registry", cwd=d)
+    _openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext", cwd=d)
+    port = free_port()
+    cfg = {"version": "0.1", "log": {"level": "error"},
+           "storage": {"filesystem": {"rootdirectory": str(registry.storage)}},
+           "http": {"addr": f"127.0.0.1:{port}",
+                    "tls": {"certificate": str(d / "srv.pem"), "key": str(d / "srv.key")}}}
+    (d / "config.yml").write_text(json.dumps(cfg))
+    proc = subprocess.Popen(["docker-registry", "serve", str(d / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                if requests.get(f"https://127.0.0.1:{port}/v2/", verify=str(d / "ca.pem"),
+                                timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}", d / "ca.pem", d / "other.pem"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_tls_registry_and_ca_file(imgd_factory, tls_registry, test_images):
+    host, ca, other = tls_registry
+    info = test_images["busybox-oci"]
+    ref = f"{host}/{info.repo}:{info.tag}"
+    # loopback counts as insecure, as for docker: TLS without checking the certificate
+    assert pull(imgd_factory(), ref).status_code == 200
+    # with the CA configured the certificate is checked, and passes
+    d = imgd_factory(config={"registries": {host: {"ca_file": str(ca)}}})
+    assert pull(d, ref).status_code == 200
+    # a CA that did not sign it: refused, and no fallback to plain HTTP
+    d = imgd_factory(config={"registries": {host: {"ca_file": str(other)}}})
+    r = pull(d, ref)
+    assert r.status_code == 503, r.text
+    assert "certificate" in r.json()["error"]["message"].lower()
+
+
+def test_foreign_layer_from_urls(imgd, tmp):
+    """A layer the registry does not hold, listed with "urls": fetched from there, without the
+    registry's credentials, and verified like any other."""
+    import ocibuild as ob
+    from registry import Registry
+    base = ob.busybox_layer()
+    foreign = ob.build_layer([ob.Dir("foreign"), ob.File("foreign/data", b"from elsewhere\n")],
+                             media="docker")
+    # a plain HTTP server holding the foreign blob
+    blob_dir = tmp / "cdn"
+    blob_dir.mkdir()
+    (blob_dir / "layer.tgz").write_bytes(foreign.data)
+    seen = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(blob_dir), **kw)
+
+        def log_message(self, *a):
+            seen.append(self.headers.get("Authorization"))
+
+    cdn = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=cdn.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{cdn.server_address[1]}/layer.tgz"
+    allow = {"validation": {"manifests": {"urls": {"allow": ["^http://"]}}}}
+    try:
+        with Registry(tmp / "reg", extra_config=allow) as reg:
+            config = ob.build_config([base.diff_id, foreign.diff_id], "amd64", "linux", None)
+            config_bytes = json.dumps(config).encode()
+            reg.put_blob("test/foreign", base.data)
+            reg.put_blob("test/foreign", config_bytes)
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                           "size": len(config_bytes), "digest": ob.sha256(config_bytes)},
+                "layers": [
+                    {"mediaType": base.media_type, "size": len(base.data),
+                     "digest": base.digest},
+                    {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                     "size": len(foreign.data), "digest": foreign.digest, "urls": [url]}]}
+            reg.put_manifest("test/foreign", "v1", json.dumps(manifest).encode(),
+                             manifest["mediaType"])
+            r = pull(imgd, f"{reg.host}/test/foreign:v1")
+            assert r.status_code == 200, r.text
+            with merged_view(imgd.state_dir, inspect(imgd, f"{reg.host}/test/foreign:v1")) as root:
+                assert (root / "foreign" / "data").read_bytes() == b"from elsewhere\n"
+            assert seen and not any(seen)
+    finally:
+        cdn.shutdown()
+        cdn.server_close()
+
+
+def test_prune_waits_for_a_pull_in_progress(imgd, big_image):
+    import time
+    r = imgd.request("POST", "/api/v1/images/pull", json={"reference": big_image.ref},
+                     headers={"Accept": "application/x-ndjson"}, stream=True, timeout=300)
+    lines = r.iter_lines()
+    for line in lines:
+        if line and json.loads(line).get("state") == "downloading":
+            break
+    pruned = {}
+
+    def prune():
+        pruned["response"] = imgd.request("POST", "/api/v1/images/prune", timeout=300)
+        pruned["at"] = time.monotonic()
+
+    t = threading.Thread(target=prune)
+    t.start()
+    last = None
+    for line in lines:
+        if line:
+            last = json.loads(line)
+    done_at = time.monotonic()
+    t.join()
+    assert last["status"] == "complete", last
+    assert pruned["response"].status_code == 200
+    assert pruned["at"] >= done_at - 0.5  # it waited for the pull
+    img = inspect(imgd, big_image.ref)
+    with merged_view(imgd.state_dir, img) as root:
+        assert (root / "data").is_dir()

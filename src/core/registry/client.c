@@ -51,10 +51,11 @@ struct imgd_registry_session {
     char domain[256]; /* as the reference names it: settings and credentials */
     char *repo;
     char *ca_file;
-    bool insecure_tls;
     char *username, *password; /* secrets */
     char *auth;                /* the Authorization header line that worked last */
     char *endpoints[MAX_ENDPOINTS];
+    bool verify[MAX_ENDPOINTS];   /* check the TLS certificate of that endpoint */
+    unsigned host[MAX_ENDPOINTS]; /* endpoints of one host (https, http) share a number */
     size_t n_endpoints;
     size_t current; /* index into endpoints */
 };
@@ -166,19 +167,38 @@ static const json_t *host_settings(const imgd_registry *reg, const char *domain)
     return json_object_get(reg->hosts, domain);
 }
 
-static int add_endpoint(imgd_registry_session *s, const char *host, imgd_error **err)
+static int push_endpoint(imgd_registry_session *s, const char *scheme, const char *host,
+                         bool verify, imgd_error **err)
 {
     if (s->n_endpoints >= MAX_ENDPOINTS)
         return 0;
+    if (asprintf(&s->endpoints[s->n_endpoints], "%s://%s", scheme, host) < 0)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    s->verify[s->n_endpoints] = verify;
+    /* a new host unless the previous endpoint is the same host by another scheme */
+    const char *prev = s->n_endpoints ? strstr(s->endpoints[s->n_endpoints - 1], "://") : NULL;
+    bool same = prev && strcmp(prev + 3, host) == 0;
+    s->host[s->n_endpoints] = s->n_endpoints == 0 ? 0
+                              : same              ? s->host[s->n_endpoints - 1]
+                                                  : s->host[s->n_endpoints - 1] + 1;
+    s->n_endpoints++;
+    return 0;
+}
+
+/* A registry is tried over HTTPS. An insecure one (configured so, or on a loopback address, as
+ * docker treats those) is tried over HTTPS without checking the certificate, then over plain
+ * HTTP; with a CA file configured, over HTTPS checked against it only. */
+static int add_endpoint(imgd_registry_session *s, const char *host, imgd_error **err)
+{
     const json_t *settings = host_settings(s->reg, host);
     bool insecure = json_is_true(json_object_get(settings, "insecure")) ||
                     imgd_reference_host_is_loopback(host);
+    bool has_ca = json_is_string(json_object_get(settings, "ca_file"));
     const char *api_host = strcmp(host, "docker.io") == 0 ? "registry-1.docker.io" : host;
-    if (asprintf(&s->endpoints[s->n_endpoints], "%s://%s", insecure ? "http" : "https", api_host) <
-        0)
-        return imgd_error_set(err, ENOMEM, "out of memory");
-    s->n_endpoints++;
-    return 0;
+    int r = push_endpoint(s, "https", api_host, !insecure || has_ca, err);
+    if (r == 0 && insecure && !has_ca) /* a CA file says the registry speaks TLS */
+        r = push_endpoint(s, "http", api_host, false, err);
+    return r;
 }
 
 static int session_settings(imgd_registry_session *s, const imgd_credentials *creds,
@@ -198,7 +218,6 @@ static int session_settings(imgd_registry_session *s, const imgd_credentials *cr
     const char *ca = json_string_value(json_object_get(settings, "ca_file"));
     if (ca && !(s->ca_file = strdup(ca)))
         return imgd_error_set(err, ENOMEM, "out of memory");
-    s->insecure_tls = json_is_true(json_object_get(settings, "insecure"));
     const char *user = creds ? creds->username : NULL, *pass = creds ? creds->password : NULL;
     if (!user) {
         user = json_string_value(json_object_get(settings, "username"));
@@ -249,8 +268,9 @@ int imgd_registry_session_clone(imgd_registry_session **out, const imgd_registry
     memcpy(s->domain, src->domain, sizeof(s->domain));
     s->repo = strdup(src->repo);
     s->curl = curl_easy_init();
-    s->insecure_tls = src->insecure_tls;
     s->current = src->current;
+    memcpy(s->verify, src->verify, sizeof(s->verify));
+    memcpy(s->host, src->host, sizeof(s->host));
     bool ok = s->repo && s->curl;
     if (ok && src->ca_file)
         ok = (s->ca_file = strdup(src->ca_file)) != NULL;
@@ -423,6 +443,10 @@ static int setup_curl(imgd_registry_session *s, CURL *c, const char *url,
     bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, t) != CURLE_OK;
     if (s->ca_file)
         bad |= curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file) != CURLE_OK;
+    if (s->n_endpoints && !s->verify[s->current]) {
+        bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
+        bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
+    }
     return bad ? -ENOMEM : 0;
 }
 
@@ -657,12 +681,17 @@ static int after_exchange(imgd_registry_session *s, const char *what, CURLcode r
         int r = authenticate(s, t->www_auth, err);
         return r < 0 ? r : 1;
     }
-    if (t->status == 404 && !last_endpoint) {
-        s->current++;
-        imgd_secret_free(s->auth); /* another host, another challenge */
-        s->auth = NULL;
-        *attempt = *auth_tries = 0;
-        return 1;
+    if (t->status == 404 && !foreign) { /* a mirror without the content: the next host */
+        size_t next = s->current + 1;
+        while (next < s->n_endpoints && s->host[next] == s->host[s->current])
+            next++;
+        if (next < s->n_endpoints) {
+            s->current = next;
+            imgd_secret_free(s->auth); /* another host, another challenge */
+            s->auth = NULL;
+            *attempt = *auth_tries = 0;
+            return 1;
+        }
     }
     if ((t->status == 429 || t->status >= 500) && ++*attempt < s->reg->attempts) {
         backoff(*attempt, t->retry_after);
