@@ -106,6 +106,19 @@ struct imgd_response {
  * Handlers run on the server's worker threads concurrently. */
 typedef int (*imgd_handler)(imgd_request *req, imgd_response *resp, imgd_error **err);
 
+/* A request body taken as it arrives (for routes that stream, such as an archive upload):
+ * data() gets each piece on the server's thread (keep it quick), finish() answers once it is all
+ * in (it may answer with a job), free() releases state whatever happened. */
+typedef struct imgd_body_stream {
+    void *state;
+    int (*data)(void *state, const void *buf, size_t len, imgd_error **err);
+    int (*finish)(void *state, imgd_request *req, imgd_response *resp, imgd_error **err);
+    void (*free)(void *state);
+} imgd_body_stream;
+
+/* Set up *out for the request (its headers and query are available), or fail. */
+typedef int (*imgd_stream_handler)(imgd_request *req, imgd_body_stream *out, imgd_error **err);
+
 /* Route parameter by name; borrowed, or NULL. */
 const char *imgd_req_param(const imgd_request *req, const char *name);
 

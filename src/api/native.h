@@ -17,3 +17,4 @@ int native_images_tag(imgd_request *req, imgd_response *resp, imgd_error **err);
 int native_images_remove(imgd_request *req, imgd_response *resp, imgd_error **err);
 int native_images_prune(imgd_request *req, imgd_response *resp, imgd_error **err);
 int native_images_pull(imgd_request *req, imgd_response *resp, imgd_error **err);
+int native_images_import_stream(imgd_request *req, imgd_body_stream *out, imgd_error **err);

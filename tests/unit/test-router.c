@@ -198,17 +198,17 @@ static void test_match_malformed_patterns(void **state)
 }
 
 static const imgd_route table[] = {
-    {"GET", "/things", dummy_handler, IMGD_FACE_NATIVE, "list"},
-    {"POST", "/things", dummy_handler, IMGD_FACE_NATIVE, "create"},
-    {"GET", "/things/{id}", dummy_handler, IMGD_FACE_NATIVE, "inspect"},
-    {"DELETE", "/things/{id}", dummy_handler, IMGD_FACE_NATIVE, "remove"},
-    {"PUT", "/things/{id}", dummy_handler, IMGD_FACE_NATIVE, "replace"},
-    {"GET", "/blobs/{ref*}/data", dummy_handler, IMGD_FACE_NATIVE, "blob"},
-    {"POST", "/only-post", dummy_handler, IMGD_FACE_NATIVE, "post only"},
-    {"GET", "/dup/{a}", dummy_handler, IMGD_FACE_NATIVE, "first get"},
-    {"GET", "/dup/{b*}", dummy_handler, IMGD_FACE_NATIVE, "second get"},
-    {"PUT", "/dup/{a}", dummy_handler, IMGD_FACE_NATIVE, "put"},
-    {"HEAD", "/dup/{a}", dummy_handler, IMGD_FACE_NATIVE, "explicit head"},
+    {"GET", "/things", dummy_handler, IMGD_FACE_NATIVE, "list", NULL},
+    {"POST", "/things", dummy_handler, IMGD_FACE_NATIVE, "create", NULL},
+    {"GET", "/things/{id}", dummy_handler, IMGD_FACE_NATIVE, "inspect", NULL},
+    {"DELETE", "/things/{id}", dummy_handler, IMGD_FACE_NATIVE, "remove", NULL},
+    {"PUT", "/things/{id}", dummy_handler, IMGD_FACE_NATIVE, "replace", NULL},
+    {"GET", "/blobs/{ref*}/data", dummy_handler, IMGD_FACE_NATIVE, "blob", NULL},
+    {"POST", "/only-post", dummy_handler, IMGD_FACE_NATIVE, "post only", NULL},
+    {"GET", "/dup/{a}", dummy_handler, IMGD_FACE_NATIVE, "first get", NULL},
+    {"GET", "/dup/{b*}", dummy_handler, IMGD_FACE_NATIVE, "second get", NULL},
+    {"PUT", "/dup/{a}", dummy_handler, IMGD_FACE_NATIVE, "put", NULL},
+    {"HEAD", "/dup/{a}", dummy_handler, IMGD_FACE_NATIVE, "explicit head", NULL},
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
 

@@ -426,43 +426,104 @@ static int open_archive(imgd_store *s, const char *path, imgd_layer_stage *stage
     return r < 0 ? imgd_error_prefix(err, "archive '%s'", path) : 0;
 }
 
+static int import_from(imgd_store *s, int dirfd, const char *name, const imgd_import_options *opts,
+                       imgd_image **out, size_t *n_out, imgd_error **err)
+{
+    import_ctx ctx = {.store = s, .dirfd = dirfd, .opts = opts};
+    if (opts->platform)
+        ctx.platform = *opts->platform;
+    else
+        imgd_platform_default(&ctx.platform);
+    imgd_store_use_begin(s);
+    int r = import_dir(&ctx, name, err);
+    imgd_store_use_end(s);
+    if (r < 0) {
+        for (size_t i = 0; i < ctx.n_images; i++)
+            imgd_image_dispose(&ctx.images[i]);
+        free(ctx.images);
+        return imgd_error_prefix(err, "import '%s'", name);
+    }
+    *out = ctx.images;
+    *n_out = ctx.n_images;
+    return 0;
+}
+
 int imgd_store_import_path(imgd_store *s, const char *path, const imgd_import_options *opts,
                            imgd_image **out, size_t *n_out, imgd_error **err)
 {
     struct stat st;
     if (stat(path, &st) < 0)
         return imgd_error_errno(err, errno, "import '%s'", path);
-    import_ctx ctx = {.store = s, .dirfd = -1, .opts = opts};
-    if (opts->platform)
-        ctx.platform = *opts->platform;
-    else
-        imgd_platform_default(&ctx.platform);
     imgd_layer_stage stage = {.dirfd = -1};
-    imgd_store_use_begin(s);
-    int r = 0;
+    int dirfd = -1, r = 0;
     if (S_ISDIR(st.st_mode)) {
-        ctx.dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ctx.dirfd < 0)
+        dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
             r = imgd_error_errno(err, errno, "open '%s'", path);
     } else if (S_ISREG(st.st_mode)) {
         r = open_archive(s, path, &stage, err);
-        ctx.dirfd = r == 0 ? dup(stage.dirfd) : -1;
+        dirfd = r == 0 ? dup(stage.dirfd) : -1;
     } else {
         r = imgd_error_set(err, EINVAL, "'%s' is neither a directory nor a file", path);
     }
     if (r == 0)
-        r = import_dir(&ctx, path, err);
-    if (ctx.dirfd >= 0)
-        close(ctx.dirfd);
+        r = import_from(s, dirfd, path, opts, out, n_out, err);
+    else
+        imgd_error_prefix(err, "import '%s'", path);
+    if (dirfd >= 0)
+        close(dirfd);
     imgd_store_layer_abort(s, &stage);
-    imgd_store_use_end(s);
-    if (r < 0) {
-        for (size_t i = 0; i < ctx.n_images; i++)
-            imgd_image_dispose(&ctx.images[i]);
-        free(ctx.images);
-        return imgd_error_prefix(err, "import '%s'", path);
+    return r;
+}
+
+/* ---- archives arriving as a stream ---- */
+
+struct imgd_archive_receiver {
+    imgd_store *store;
+    imgd_layer_stage stage;
+    imgd_unpacker *unpacker;
+};
+
+int imgd_archive_receiver_new(imgd_archive_receiver **out, imgd_store *s, imgd_error **err)
+{
+    imgd_archive_receiver *r = calloc(1, sizeof(*r));
+    if (!r)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    r->store = s;
+    r->stage.dirfd = -1;
+    int rc = imgd_store_layer_stage(s, &r->stage, err);
+    if (rc == 0)
+        rc = imgd_unpacker_new(&r->unpacker, r->stage.dirfd, IMGD_COMPRESSION_DETECT, NULL, err);
+    if (rc < 0) {
+        imgd_archive_receiver_free(r);
+        return rc;
     }
-    *out = ctx.images;
-    *n_out = ctx.n_images;
+    *out = r;
     return 0;
+}
+
+int imgd_archive_receiver_feed(imgd_archive_receiver *r, const void *data, size_t len,
+                               imgd_error **err)
+{
+    int rc = imgd_unpacker_feed(r->unpacker, data, len, err);
+    return rc < 0 ? imgd_error_prefix(err, "archive") : 0;
+}
+
+int imgd_archive_receiver_import(imgd_archive_receiver *r, const imgd_import_options *opts,
+                                 imgd_image **out, size_t *n_out, imgd_error **err)
+{
+    char ignored[IMGD_DIGEST_LEN + 1];
+    int rc = imgd_unpacker_finish(r->unpacker, ignored, NULL, err);
+    if (rc < 0)
+        return imgd_error_prefix(err, "archive");
+    return import_from(r->store, r->stage.dirfd, "uploaded archive", opts, out, n_out, err);
+}
+
+void imgd_archive_receiver_free(imgd_archive_receiver *r)
+{
+    if (!r)
+        return;
+    imgd_unpacker_free(r->unpacker);
+    imgd_store_layer_abort(r->store, &r->stage);
+    free(r);
 }

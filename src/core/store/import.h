@@ -18,3 +18,20 @@ typedef struct imgd_import_options {
  * format (the message says which files were expected). */
 int imgd_store_import_path(imgd_store *s, const char *path, const imgd_import_options *opts,
                            imgd_image **out, size_t *n_out, imgd_error **err);
+
+/* An archive arriving in pieces (an upload): unpacked as it comes into a staging directory of
+ * the store, imported when complete. */
+typedef struct imgd_archive_receiver imgd_archive_receiver;
+
+int imgd_archive_receiver_new(imgd_archive_receiver **out, imgd_store *s, imgd_error **err);
+
+/* The next bytes of the archive (tar, or gzip/zstd-compressed tar). */
+int imgd_archive_receiver_feed(imgd_archive_receiver *r, const void *data, size_t len,
+                               imgd_error **err);
+
+/* The archive is complete: import what it holds, as imgd_store_import_path does. */
+int imgd_archive_receiver_import(imgd_archive_receiver *r, const imgd_import_options *opts,
+                                 imgd_image **out, size_t *n_out, imgd_error **err);
+
+/* Free, removing the staging directory; accepts NULL. */
+void imgd_archive_receiver_free(imgd_archive_receiver *r);
