@@ -388,8 +388,7 @@ static int apply_json_value(imgd_config *cfg, const setting *s, const char *key,
         *(char ***)field(cfg, s) = NULL;
         size_t i;
         json_t *item;
-        json_array_foreach(v, i, item)
-        {
+        json_array_foreach (v, i, item) {
             if (!json_is_string(item))
                 return bad_value(s, "[...]", origin, err);
             int r = set_from_text(cfg, s, json_string_value(item), true, base_dir, origin, err);
@@ -426,13 +425,11 @@ int imgd_config_apply_json(imgd_config *cfg, const json_t *doc, const char *base
         return imgd_error_set(err, EINVAL, "the config must be a JSON object");
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)doc, key, value)
-    {
+    json_object_foreach ((json_t *)doc, key, value) {
         if (is_seed_section(key) && json_is_object(value)) {
             const char *sub;
             json_t *subvalue;
-            json_object_foreach(value, sub, subvalue)
-            {
+            json_object_foreach (value, sub, subvalue) {
                 char full[256];
                 snprintf(full, sizeof(full), "%s.%s", key, sub);
                 const setting *s = setting_by_key(full);
@@ -795,8 +792,7 @@ static json_t *redacted_copy(const json_t *v)
         json_t *o = stack[--n];
         const char *key;
         json_t *val;
-        json_object_foreach(o, key, val)
-        {
+        json_object_foreach (o, key, val) {
             if (json_is_object(val) && n < 32)
                 stack[n++] = val;
             else if (json_is_string(val) &&

@@ -246,8 +246,7 @@ int imgd_authfile_lookup(imgd_credentials *out, const json_t *doc, const char *r
     int best_rank = -1;
     const char *key;
     json_t *entry;
-    json_object_foreach((json_t *)auths, key, entry)
-    {
+    json_object_foreach ((json_t *)auths, key, entry) {
         int rank = authfile_rank(key, &want);
         if (rank < 0 || !authfile_entry_has_credentials(entry))
             continue;

@@ -208,8 +208,7 @@ static int session_settings(imgd_registry_session *s, const imgd_credentials *cr
     const json_t *mirrors = json_object_get(settings, "mirrors");
     size_t i;
     json_t *m;
-    json_array_foreach(mirrors, i, m)
-    {
+    json_array_foreach (mirrors, i, m) {
         if (json_is_string(m) && add_endpoint(s, json_string_value(m), err) < 0)
             return -ENOMEM;
     }

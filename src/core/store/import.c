@@ -285,8 +285,7 @@ static int docker_names(char ***out, const json_t *tags, const char *requested, 
         return imgd_error_set(err, ENOMEM, "out of memory");
     size_t i;
     json_t *t;
-    json_array_foreach(tags, i, t)
-    {
+    json_array_foreach (tags, i, t) {
         imgd_reference ref;
         if (!json_is_string(t) || imgd_reference_parse(&ref, json_string_value(t), NULL) < 0)
             continue; /* a name docker itself would not have written */

@@ -68,8 +68,7 @@ static int parse_descriptor(imgd_descriptor *d, const json_t *o, const char *whe
     json_t *urls = json_object_get(o, "urls");
     size_t i;
     json_t *u;
-    json_array_foreach(urls, i, u)
-    {
+    json_array_foreach (urls, i, u) {
         if (i >= 16 || !json_is_string(u) || imgd_strv_push(&d->urls, json_string_value(u)) < 0)
             return imgd_error_set(err, EINVAL, "%s: invalid urls", where);
     }
