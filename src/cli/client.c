@@ -26,9 +26,17 @@ struct imgd_client {
     long timeout_sec;
 };
 
+/* Where the body of an answer goes. A buffered request collects it in b. A stream collects each
+ * line in b and hands it to on_line, once the status says success; otherwise it buffers. */
 typedef struct client_buf {
     imgd_buf b;
     bool too_big;
+    imgd_client_line_fn on_line; /* NULL for a buffered request */
+    void *line_ctx;
+    CURL *curl;
+    int lines;            /* streams: -1 until the first bytes, then 1 (lines) or 0 (buffered) */
+    int line_r;           /* what on_line returned when it ended the request */
+    imgd_error *line_err; /* owned; its error */
 } client_buf;
 
 static void client_curl_cleanupp(CURL **curl)
@@ -168,6 +176,60 @@ static size_t client_on_data(char *data, size_t size, size_t nmemb, void *userda
     return imgd_buf_append(&buf->b, data, n) == 0 ? n : 0;
 }
 
+/* Hand the complete line in buf->b to on_line, then empty the buffer (keeping its memory). */
+static int client_deliver_line(client_buf *buf)
+{
+    size_t len = buf->b.len;
+    if (len > 0 && buf->b.data[len - 1] == '\r')
+        len--;
+    buf->b.len = 0;
+    if (len == 0)
+        return 0;
+    buf->b.data[len] = '\0';
+    int r = buf->on_line(buf->line_ctx, buf->b.data, len, &buf->line_err);
+    if (r < 0)
+        buf->line_r = r;
+    return r;
+}
+
+/* The body of a streamed answer: lines for a 2xx status, else collected like any answer. curl
+ * knows the status before it hands over the first bytes of the body. */
+static size_t client_on_stream(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    client_buf *buf = userdata;
+    size_t n = size * nmemb;
+    if (buf->lines < 0) {
+        long status = 0;
+        if (curl_easy_getinfo(buf->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+            status = 0;
+        buf->lines = status >= 200 && status < 300;
+    }
+    if (!buf->lines)
+        return client_on_data(data, size, nmemb, userdata);
+    for (size_t pos = 0; pos < n;) {
+        const char *nl = memchr(data + pos, '\n', n - pos);
+        size_t seg = nl ? (size_t)(nl - (data + pos)) : n - pos;
+        if (seg > IMGD_CLIENT_MAX_BODY - buf->b.len) {
+            buf->too_big = true;
+            return 0;
+        }
+        if (imgd_buf_append(&buf->b, data + pos, seg) < 0)
+            return 0;
+        pos += seg;
+        if (!nl)
+            break;
+        pos++;
+        if (client_deliver_line(buf) < 0)
+            return 0;
+    }
+    return n;
+}
+
+static long client_stall_sec(const imgd_client *c)
+{
+    return c->timeout_sec > IMGD_CLIENT_STALL_SEC ? c->timeout_sec : IMGD_CLIENT_STALL_SEC;
+}
+
 /* Options that do not depend on the request. Each fails only on allocation or when libcurl
  * lacks a feature, so one flag covers them all. */
 static int client_setup(const imgd_client *c, CURL *curl, client_buf *buf, char *errbuf)
@@ -176,10 +238,20 @@ static int client_setup(const imgd_client *c, CURL *curl, client_buf *buf, char 
     bad |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK;
     bad |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
-    bad |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, c->timeout_sec) != CURLE_OK;
-    bad |= curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)IMGD_CLIENT_MAX_BODY) !=
-           CURLE_OK;
-    bad |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_on_data) != CURLE_OK;
+    /* a reference such as "a/../b" must reach imgd as typed, not as another path */
+    bad |= curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK;
+    if (buf->on_line) {
+        /* at least one byte per second over curl's window: a silence of the whole stall time */
+        bad |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, c->timeout_sec) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, client_stall_sec(c)) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_on_stream) != CURLE_OK;
+    } else {
+        bad |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, c->timeout_sec) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                                (curl_off_t)IMGD_CLIENT_MAX_BODY) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_on_data) != CURLE_OK;
+    }
     bad |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, buf) != CURLE_OK;
     bad |= curl_easy_setopt(curl, CURLOPT_USERAGENT, "imgctl") != CURLE_OK;
     if (c->socket_path)
@@ -209,14 +281,20 @@ static int client_header_add(struct curl_slist **list, const char *line)
 /* Method, URL, headers and body of one request. *headers is owned by the caller, also on
  * failure. */
 static int client_setup_request(const imgd_client *c, CURL *curl, struct curl_slist **headers,
-                                const char *method, const char *path, const char *body)
+                                const char *method, const char *path, const char *accept,
+                                const char *body)
 {
     _cleanup_free_ char *url = NULL;
+    _cleanup_free_ char *accept_line = NULL;
     if (asprintf(&url, "%s%s", c->base, path) < 0) {
         url = NULL; /* undefined after a failed asprintf */
         return -ENOMEM;
     }
-    if (client_header_add(headers, "Accept: application/json") < 0 ||
+    if (asprintf(&accept_line, "Accept: %s", accept) < 0) {
+        accept_line = NULL;
+        return -ENOMEM;
+    }
+    if (client_header_add(headers, accept_line) < 0 ||
         (body && client_header_add(headers, "Content-Type: application/json") < 0) ||
         (c->auth && client_header_add(headers, c->auth) < 0))
         return -ENOMEM;
@@ -237,8 +315,13 @@ static int client_transport_error(const imgd_client *c, CURL *curl, CURLcode rc,
                                   const client_buf *buf, char *errbuf, imgd_error **err)
 {
     if (buf->too_big || rc == CURLE_FILESIZE_EXCEEDED)
-        return imgd_error_set(err, EFBIG, "answer of imgd at %s is larger than %u MiB", c->target,
+        return imgd_error_set(err, EFBIG, "%s of imgd at %s is larger than %u MiB",
+                              buf->lines > 0 ? "a line of the answer" : "answer", c->target,
                               IMGD_CLIENT_MAX_BODY / (1024u * 1024u));
+    /* a stream that got its status went silent; one that did not may still be connecting */
+    if (rc == CURLE_OPERATION_TIMEDOUT && buf->on_line && buf->lines >= 0)
+        return imgd_error_set(err, ETIMEDOUT, "imgd at %s sent nothing for %ld s", c->target,
+                              client_stall_sec(c));
     if (rc == CURLE_OPERATION_TIMEDOUT)
         return imgd_error_set(err, ETIMEDOUT, "imgd at %s did not answer within %ld s", c->target,
                               c->timeout_sec);
@@ -263,32 +346,69 @@ static int client_transport_error(const imgd_client *c, CURL *curl, CURLcode rc,
     return imgd_error_set(err, code, "cannot reach imgd at %s: %s", c->target, why);
 }
 
-int imgd_client_request(imgd_client_response *out, imgd_client *c, const char *method,
-                        const char *path, const json_t *body, imgd_error **err)
+/* After a stream: the last line, when the body did not end with a newline. */
+static int client_stream_finish(client_buf *buf)
 {
-    _cleanup_free_ char *body_text = NULL;
+    if (buf->lines <= 0 || buf->b.len == 0)
+        return 0;
+    return client_deliver_line(buf);
+}
+
+/* One request; the body goes where buf says. The request body text is wiped: a pull's holds
+ * registry credentials. */
+static int client_perform(imgd_client_response *out, imgd_client *c, const char *method,
+                          const char *path, const json_t *body, const char *accept, client_buf *buf,
+                          imgd_error **err)
+{
+    _cleanup_secret_ char *body_text = NULL;
     if (body && !(body_text = json_dumps(body, JSON_COMPACT)))
         return imgd_error_set(err, ENOMEM, "out of memory");
     _cleanup_(client_curl_cleanupp) CURL *curl = curl_easy_init();
     _cleanup_(client_slist_freep) struct curl_slist *headers = NULL;
-    client_buf buf = {0};
     _cleanup_free_ char *data = NULL; /* takes the buffer's bytes so that every return frees it */
     char errbuf[CURL_ERROR_SIZE] = "";
-    if (!curl || client_setup(c, curl, &buf, errbuf) < 0 ||
-        client_setup_request(c, curl, &headers, method, path, body_text) < 0)
+    buf->curl = curl;
+    if (!curl || client_setup(c, curl, buf, errbuf) < 0 ||
+        client_setup_request(c, curl, &headers, method, path, accept, body_text) < 0)
         return imgd_error_set(err, ENOMEM, "cannot set up a request to imgd at %s", c->target);
     CURLcode rc = curl_easy_perform(curl);
-    size_t len = buf.b.len;
-    data = buf.b.data; /* the buffer is done with: own its bytes directly */
+    int r = rc == CURLE_OK ? client_stream_finish(buf) : buf->line_r;
+    size_t len = buf->b.len;
+    data = buf->b.data; /* the buffer is done with: own its bytes directly */
+    buf->b = (imgd_buf){0};
+    if (r < 0) { /* on_line ended the request */
+        if (err && !*err)
+            *err = TAKE_PTR(buf->line_err);
+        return r;
+    }
     if (rc != CURLE_OK)
-        return client_transport_error(c, curl, rc, &buf, errbuf, err);
+        return client_transport_error(c, curl, rc, buf, errbuf, err);
     long status = 0;
     if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
         return imgd_error_set(err, EPROTO, "no HTTP status from imgd at %s", c->target);
     if (!data && !(data = strdup("")))
         return imgd_error_set(err, ENOMEM, "out of memory");
+    data[len] = '\0'; /* a stream leaves its last line's bytes behind len */
     *out = (imgd_client_response){.status = status, .body = TAKE_PTR(data), .len = len};
     return 0;
+}
+
+int imgd_client_request(imgd_client_response *out, imgd_client *c, const char *method,
+                        const char *path, const json_t *body, imgd_error **err)
+{
+    client_buf buf = {.lines = -1};
+    return client_perform(out, c, method, path, body, "application/json", &buf, err);
+}
+
+int imgd_client_stream(imgd_client_response *out, imgd_client *c, const char *method,
+                       const char *path, const json_t *body, const char *accept,
+                       imgd_client_line_fn on_line, void *ctx, imgd_error **err)
+{
+    assert(on_line);
+    client_buf buf = {.on_line = on_line, .line_ctx = ctx, .lines = -1};
+    int r = client_perform(out, c, method, path, body, accept, &buf, err);
+    imgd_error_free(buf.line_err);
+    return r;
 }
 
 /* Copy at most max bytes of s, cut at a UTF-8 character boundary, with control characters
@@ -350,4 +470,28 @@ int imgd_client_response_error(imgd_error **err, const imgd_client_response *r, 
     imgd_error_set(err, EIO, "%s %s: %ld %s", method, path, r->status,
                    msg ? msg : "(out of memory)");
     return -EIO;
+}
+
+int imgd_client_call(json_t **out, long *out_status, imgd_client *c, const char *method,
+                     const char *path, const json_t *body, long also_ok, imgd_error **err)
+{
+    imgd_client_response resp = {0};
+    int r = imgd_client_request(&resp, c, method, path, body, err);
+    if (r < 0)
+        return r;
+    bool success = resp.status >= 200 && resp.status < 300;
+    bool answer = success || (also_ok != 0 && resp.status == also_ok);
+    json_t *v = NULL;
+    if (answer && imgd_client_response_json(&v, &resp, method, path, success ? err : NULL) < 0 &&
+        success)
+        r = -EBADMSG;
+    else if (!v || (!success && (!json_is_object(v) || json_object_get(v, "error"))))
+        r = imgd_client_response_error(err, &resp, method, path); /* also_ok with an error body */
+    if (r == 0) {
+        *out_status = resp.status;
+        *out = TAKE_PTR(v);
+    }
+    json_decref(v);
+    imgd_client_response_dispose(&resp);
+    return r;
 }

@@ -18,6 +18,10 @@
 /* Deepest JSON nesting accepted in a response. */
 #define IMGD_CLIENT_JSON_MAX_DEPTH 64u
 
+/* Seconds a streamed answer may stay silent (not one byte) before it fails; a longer
+ * timeout_sec raises it. */
+#define IMGD_CLIENT_STALL_SEC 300L
+
 typedef struct imgd_client_options {
     const char *server; /* http://, https:// or unix:// URL; required */
     const char *token;  /* bearer token, or NULL for none */
@@ -25,7 +29,7 @@ typedef struct imgd_client_options {
     const char *cert;   /* client certificate (PEM), or NULL */
     const char *key;    /* private key of cert, or NULL when cert holds it */
     bool insecure;      /* skip verification of the server's certificate */
-    long timeout_sec;   /* whole-request time limit; > 0 */
+    long timeout_sec;   /* whole-request time limit (streams: connecting); > 0 */
 } imgd_client_options;
 
 typedef struct imgd_client imgd_client;
@@ -60,6 +64,30 @@ const char *imgd_client_target(const imgd_client *c);
  * IMGD_CLIENT_MAX_BODY), -EPROTO (TLS or protocol failure), -ENOMEM. */
 int imgd_client_request(imgd_client_response *out, imgd_client *c, const char *method,
                         const char *path, const json_t *body, imgd_error **err);
+
+/* Called with each line of a streamed answer as soon as it is complete: NUL-terminated, without
+ * its "\n" or "\r\n", never empty (blank lines are skipped). Return 0 to go on, or a negative
+ * errno with *err filled to end the request with that error. */
+typedef int (*imgd_client_line_fn)(void *ctx, const char *line, size_t len, imgd_error **err);
+
+/* Send a request whose answer streams, such as a pull with "Accept: application/x-ndjson". With a
+ * 2xx status each line of the body goes to on_line while the body arrives (the last one also
+ * without a final newline), and out->body is left empty; with any other status the body is
+ * collected into out as imgd_client_request() does, for imgd_client_response_error(). No time
+ * limits the whole request: timeout_sec bounds connecting, and a stream silent for
+ * max(IMGD_CLIENT_STALL_SEC, timeout_sec) seconds fails with -ETIMEDOUT. A line (or an error body)
+ * longer than IMGD_CLIENT_MAX_BODY fails with -EFBIG. The request body is wiped after sending, as
+ * it may hold credentials. Other errors as for imgd_client_request(), and those of on_line. */
+int imgd_client_stream(imgd_client_response *out, imgd_client *c, const char *method,
+                       const char *path, const json_t *body, const char *accept,
+                       imgd_client_line_fn on_line, void *ctx, imgd_error **err);
+
+/* imgd_client_request() with the answer decoded: returns 0 with a new reference in *out and the
+ * status in *out_status when the status is 2xx, or is also_ok (when not 0) with a JSON object
+ * body that holds no "error". Any other status becomes -EIO with the message of
+ * imgd_client_response_error(); a 2xx answer that is not JSON -EBADMSG. */
+int imgd_client_call(json_t **out, long *out_status, imgd_client *c, const char *method,
+                     const char *path, const json_t *body, long also_ok, imgd_error **err);
 
 /* Release the body of a response; accepts a zeroed one. */
 void imgd_client_response_dispose(imgd_client_response *r);

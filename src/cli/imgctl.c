@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* imgctl: the command-line client of imgd. It resolves which server to talk to (flag,
  * environment, user config, system config, default), makes one or two requests through
- * client.h and prints the answer as a table or as JSON.
+ * client.h and prints the answer as a table or as JSON. The image commands live in images.c.
  *
  * Exit status: 0 success, 1 no answer or an error answer from imgd, 2 usage error. */
 #include <curl/curl.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "images.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -28,7 +29,7 @@
 #define CONFIG_MAX      (64u * 1024u) /* largest config file read */
 #define DEFAULT_TIMEOUT 30
 #define TIMEOUT_MAX     86400
-#define EXIT_USAGE      2
+#define EXIT_USAGE      IMGD_CLI_EXIT_USAGE
 
 typedef enum cli_format {
     CLI_FORMAT_TABLE,
@@ -43,6 +44,9 @@ typedef struct cli_args {
     cli_format format;
     char **words; /* the command and its arguments */
     int n_words;
+    /* options of the image commands */
+    unsigned image_opts; /* IMGD_CLI_OPT_* given */
+    const char *platform, *tag, *creds, *username, *password;
 } cli_args;
 
 /* The keys imgctl reads from one config file. */
@@ -62,15 +66,7 @@ typedef struct cli_settings {
 
 /* ---- small helpers ---- */
 
-static void cli_response_disposep(imgd_client_response *r)
-{
-    imgd_client_response_dispose(r);
-}
-
-static int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* One line on stderr and the usage exit status. */
-static int cli_usage_error(const char *fmt, ...)
+int imgd_cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -81,7 +77,7 @@ static int cli_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static int cli_fail(const imgd_error *err)
+int imgd_cli_fail(const imgd_error *err)
 {
     fprintf(stderr, "imgctl: %s\n", err ? err->message : "out of memory");
     return EXIT_FAILURE;
@@ -112,7 +108,7 @@ static char *cli_trim(char *s)
 
 /* Print text from the server with control characters replaced, padded with spaces to width
  * characters (UTF-8 aware, so that accented names do not skew the columns). */
-static void cli_put_clean(const char *s, size_t width)
+void imgd_cli_put_clean(const char *s, size_t width)
 {
     size_t chars = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -123,7 +119,7 @@ static void cli_put_clean(const char *s, size_t width)
         putchar(' ');
 }
 
-static size_t cli_text_width(const char *s)
+size_t imgd_cli_text_width(const char *s)
 {
     size_t chars = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
@@ -131,12 +127,12 @@ static size_t cli_text_width(const char *s)
     return chars;
 }
 
-static int cli_print_json(const json_t *v)
+int imgd_cli_print_json(const json_t *v)
 {
     size_t len = 0;
     _cleanup_free_ char *text = imgd_json_encode(v, true, &len);
     if (!text)
-        return cli_fail(NULL);
+        return imgd_cli_fail(NULL);
     fwrite(text, 1, len, stdout);
     return EXIT_SUCCESS;
 }
@@ -338,29 +334,6 @@ static int cli_client_open(imgd_client **out, const cli_args *a, const cli_setti
     return imgd_client_new(out, &opts, err);
 }
 
-/* Send a request and decode its JSON answer into *out (owned). A 2xx status is success, and so
- * is also_ok (when not 0) if its body is not an error body; any other status becomes
- * "<METHOD> <path>: <status> <message>". */
-static int cli_call(json_t **out, long *out_status, imgd_client *c, const char *method,
-                    const char *path, const json_t *body, long also_ok, imgd_error **err)
-{
-    _cleanup_(cli_response_disposep) imgd_client_response resp = {0};
-    int r = imgd_client_request(&resp, c, method, path, body, err);
-    if (r < 0)
-        return r;
-    bool success = resp.status >= 200 && resp.status < 300;
-    if (!success && (also_ok == 0 || resp.status != also_ok))
-        return imgd_client_response_error(err, &resp, method, path);
-    json_auto_t *v = NULL;
-    if (imgd_client_response_json(&v, &resp, method, path, success ? err : NULL) < 0)
-        return success ? -EBADMSG : imgd_client_response_error(err, &resp, method, path);
-    if (!success && (!json_is_object(v) || json_object_get(v, "error")))
-        return imgd_client_response_error(err, &resp, method, path);
-    *out_status = resp.status;
-    *out = TAKE_PTR(v);
-    return 0;
-}
-
 /* ---- commands ---- */
 
 static const char *cli_str(const json_t *obj, const char *key)
@@ -372,9 +345,9 @@ static const char *cli_str(const json_t *obj, const char *key)
 static void cli_print_component(const char *name, const json_t *comp, size_t name_w,
                                 size_t status_w)
 {
-    cli_put_clean(name, name_w + 2);
-    cli_put_clean(cli_str(comp, "status"), status_w + 2);
-    cli_put_clean(cli_str(comp, "message"), 0);
+    imgd_cli_put_clean(name, name_w + 2);
+    imgd_cli_put_clean(cli_str(comp, "status"), status_w + 2);
+    imgd_cli_put_clean(cli_str(comp, "message"), 0);
     putchar('\n');
 }
 
@@ -385,19 +358,18 @@ static void cli_print_health(const json_t *h)
     static const char *const known[] = {"db", "store", "runtime"};
     const json_t *comps = json_object_get(h, "components");
     printf("STATUS   ");
-    cli_put_clean(cli_str(h, "status"), 0);
+    imgd_cli_put_clean(cli_str(h, "status"), 0);
     printf("\nRUNTIME  ");
-    cli_put_clean(cli_str(h, "podman"), 0);
+    imgd_cli_put_clean(cli_str(h, "podman"), 0);
     putchar('\n');
     if (!json_is_object(comps) || json_object_size(comps) == 0)
         return;
     size_t name_w = strlen("COMPONENT"), status_w = strlen("STATUS");
     const char *name;
     json_t *comp;
-    json_object_foreach((json_t *)comps, name, comp)
-    {
-        name_w = cli_text_width(name) > name_w ? cli_text_width(name) : name_w;
-        size_t w = cli_text_width(cli_str(comp, "status"));
+    json_object_foreach ((json_t *)comps, name, comp) {
+        name_w = imgd_cli_text_width(name) > name_w ? imgd_cli_text_width(name) : name_w;
+        size_t w = imgd_cli_text_width(cli_str(comp, "status"));
         status_w = w > status_w ? w : status_w;
     }
     printf("\n%-*s  %-*s  MESSAGE\n", (int)name_w, "COMPONENT", (int)status_w, "STATUS");
@@ -405,8 +377,7 @@ static void cli_print_health(const json_t *h)
         if ((comp = json_object_get(comps, known[i])))
             cli_print_component(known[i], comp, name_w, status_w);
     }
-    json_object_foreach((json_t *)comps, name, comp)
-    {
+    json_object_foreach ((json_t *)comps, name, comp) {
         if (strcmp(name, "db") != 0 && strcmp(name, "store") != 0 && strcmp(name, "runtime") != 0)
             cli_print_component(name, comp, name_w, status_w);
     }
@@ -419,9 +390,9 @@ static int cmd_health(const cli_args *a, const cli_settings *s)
     json_auto_t *h = NULL;
     long status = 0;
     if (cli_client_open(&c, a, s, &err) < 0 ||
-        cli_call(&h, &status, c, "GET", "/api/v1/health", NULL, 503, &err) < 0)
-        return cli_fail(err);
-    if (a->format == CLI_FORMAT_JSON && cli_print_json(h) != EXIT_SUCCESS)
+        imgd_client_call(&h, &status, c, "GET", "/api/v1/health", NULL, 503, &err) < 0)
+        return imgd_cli_fail(err);
+    if (a->format == CLI_FORMAT_JSON && imgd_cli_print_json(h) != EXIT_SUCCESS)
         return EXIT_FAILURE;
     if (a->format == CLI_FORMAT_TABLE)
         cli_print_health(h);
@@ -440,28 +411,28 @@ static int cmd_version(const cli_args *a, const cli_settings *s)
         json_pack("{s:{s:s, s:s}}", "client", "name", "imgctl", "version", IMGD_VERSION);
     long status = 0;
     if (!out)
-        return cli_fail(NULL);
+        return imgd_cli_fail(NULL);
     if (a->format == CLI_FORMAT_TABLE) {
         printf("Client: imgctl %s\n", IMGD_VERSION);
         fflush(stdout);
     }
     int r = cli_client_open(&c, a, s, &err);
     if (r == 0)
-        r = cli_call(&v, &status, c, "GET", "/api/v1/version", NULL, 0, &err);
+        r = imgd_client_call(&v, &status, c, "GET", "/api/v1/version", NULL, 0, &err);
     if (a->format == CLI_FORMAT_JSON) {
         if (r == 0 && json_object_set(out, "server", v) < 0)
-            return cli_fail(NULL);
-        cli_print_json(out);
+            return imgd_cli_fail(NULL);
+        imgd_cli_print_json(out);
     }
     if (r < 0)
-        return cli_fail(err);
+        return imgd_cli_fail(err);
     if (a->format == CLI_FORMAT_TABLE) {
         printf("Server: imgd ");
-        cli_put_clean(cli_str(v, "version"), 0);
+        imgd_cli_put_clean(cli_str(v, "version"), 0);
         printf(" (api ");
-        cli_put_clean(cli_str(v, "api_version"), 0);
+        imgd_cli_put_clean(cli_str(v, "api_version"), 0);
         printf(", instance ");
-        cli_put_clean(cli_str(v, "instance_id"), 0);
+        imgd_cli_put_clean(cli_str(v, "instance_id"), 0);
         printf(")\n");
     }
     return EXIT_SUCCESS;
@@ -470,7 +441,7 @@ static int cmd_version(const cli_args *a, const cli_settings *s)
 static int cmd_log_level(const cli_args *a, const cli_settings *s)
 {
     if (a->n_words > 2)
-        return cli_usage_error("log-level takes at most one argument, the level");
+        return imgd_cli_usage_error("log-level takes at most one argument, the level");
     const char *level = a->n_words == 2 ? a->words[1] : NULL;
     _cleanup_(imgd_client_freep) imgd_client *c = NULL;
     _cleanup_error_ imgd_error *err = NULL;
@@ -478,14 +449,14 @@ static int cmd_log_level(const cli_args *a, const cli_settings *s)
     json_auto_t *v = NULL;
     long status = 0;
     if (level && !body)
-        return cli_usage_error("the level must be UTF-8 text");
+        return imgd_cli_usage_error("the level must be UTF-8 text");
     if (cli_client_open(&c, a, s, &err) < 0 ||
-        cli_call(&v, &status, c, level ? "PUT" : "GET", "/api/v1/system/log-level", body, 0, &err) <
-            0)
-        return cli_fail(err);
+        imgd_client_call(&v, &status, c, level ? "PUT" : "GET", "/api/v1/system/log-level", body, 0,
+                         &err) < 0)
+        return imgd_cli_fail(err);
     if (a->format == CLI_FORMAT_JSON)
-        return cli_print_json(v);
-    cli_put_clean(cli_str(v, "log_level"), 0);
+        return imgd_cli_print_json(v);
+    imgd_cli_put_clean(cli_str(v, "log_level"), 0);
     putchar('\n');
     return EXIT_SUCCESS;
 }
@@ -496,7 +467,7 @@ static int cmd_config_show(const cli_args *a, const cli_settings *s)
         json_auto_t *v =
             json_pack("{s:s, s:s, s:b, s:s?}", "server", s->server, "server_from", s->server_from,
                       "token_set", s->token != NULL, "user_config", s->user_path);
-        return v ? cli_print_json(v) : cli_fail(NULL);
+        return v ? imgd_cli_print_json(v) : imgd_cli_fail(NULL);
     }
     printf("server: %s (from %s)\n", s->server, s->server_from);
     if (s->token)
@@ -518,28 +489,28 @@ static int cmd_config_write(const cli_args *a)
     _cleanup_secret_ char *text = NULL;
     _cleanup_(imgd_client_freep) imgd_client *probe = NULL;
     if (a->token && !cli_token_valid(a->token))
-        return cli_usage_error("--token holds characters a token cannot have");
+        return imgd_cli_usage_error("--token holds characters a token cannot have");
     /* the server URL is checked as a request would check it, so a bad one is never saved */
     imgd_client_options opts = {.server = a->server, .timeout_sec = DEFAULT_TIMEOUT};
     if (a->server && imgd_client_new(&probe, &opts, &err) < 0)
-        return cli_fail(err);
+        return imgd_cli_fail(err);
     if (cli_user_config_path(&path, &err) < 0 || !path)
-        return cli_fail(err);
+        return imgd_cli_fail(err);
     const char *slash = strrchr(path, '/');
     if (!slash || !(dir = strndup(path, (size_t)(slash - path))))
-        return cli_fail(NULL);
+        return imgd_cli_fail(NULL);
     if (imgd_mkdir_p(dir, 0700, &err) < 0)
-        return cli_fail(err);
+        return imgd_cli_fail(err);
     int r = imgd_read_file(&old, NULL, path, CONFIG_MAX, &err);
     if (r < 0 && r != -ENOENT)
-        return cli_fail(err);
+        return imgd_cli_fail(err);
     if (!(text = cli_config_render(old, a->server, a->token)))
-        return cli_fail(NULL);
+        return imgd_cli_fail(NULL);
     if (imgd_write_file_atomic(path, text, strlen(text), 0600, &err) < 0)
-        return cli_fail(err);
+        return imgd_cli_fail(err);
     if (a->format == CLI_FORMAT_JSON) {
         json_auto_t *v = json_pack("{s:s}", "written", path);
-        return v ? cli_print_json(v) : cli_fail(NULL);
+        return v ? imgd_cli_print_json(v) : imgd_cli_fail(NULL);
     }
     printf("wrote %s\n", path);
     return EXIT_SUCCESS;
@@ -549,7 +520,7 @@ static int cmd_config_write(const cli_args *a)
 
 static void cli_usage(FILE *f)
 {
-    fputs("Usage: imgctl [OPTION]... COMMAND [ARG]\n"
+    fputs("Usage: imgctl [OPTION]... COMMAND [ARG]...\n"
           "The command-line client of imgd, the node image service.\n"
           "\n"
           "Commands:\n"
@@ -560,6 +531,18 @@ static void cli_usage(FILE *f)
           "  config              show the effective server and where it came from\n"
           "  config --server URL [--token TOKEN]\n"
           "                      save server and token in the user config file\n"
+          "  images [-q] [--no-trunc] [--digests]\n"
+          "                      list images, a row per name (-q: only the image IDs)\n"
+          "  pull [--platform P] [--creds USER[:PASS]] [-q] REFERENCE\n"
+          "                      pull an image from a registry and print its ID; progress is\n"
+          "                      drawn on a terminal, else a line per layer and state\n"
+          "  import [--tag NAME] [--platform P] PATH\n"
+          "                      import the OCI layout, oci-archive or docker-archive at PATH\n"
+          "                      on the server's machine (a relative PATH is made absolute)\n"
+          "  tag SOURCE TARGET   give the image SOURCE the name TARGET\n"
+          "  rmi [-f] REF...     remove names, and each image with its last name\n"
+          "  inspect REF         show an image, its layers and config as JSON\n"
+          "  prune               remove images without names, and unused layers\n"
           "  help                show this help\n"
           "\n"
           "Options:\n"
@@ -572,10 +555,24 @@ static void cli_usage(FILE *f)
           "      --cert FILE     client certificate (PEM) for https\n"
           "      --key FILE      private key of --cert\n"
           "  -k, --insecure      do not verify the https server's certificate\n"
-          "      --timeout SEC   give up on a request after SEC seconds (default 30)\n"
+          "      --timeout SEC   give up on a request after SEC seconds (default 30); pull:\n"
+          "                      on connecting, and when no progress came for 300 s or SEC\n"
           "  -o, --output FMT    table (default) or json\n"
           "  -h, --help          show this help\n"
           "      --version       show the client version\n"
+          "\n"
+          "Options of the image commands:\n"
+          "  -q, --quiet         images: print only the image IDs; pull: print only the ID\n"
+          "      --no-trunc      images: show whole image IDs\n"
+          "      --digests       images: add a DIGEST column\n"
+          "  -f, --force         rmi: remove an image by ID with all its names, or in use\n"
+          "      --platform P    pull, import: OS/ARCH[/VARIANT] to pick from a multi-platform\n"
+          "                      image (default: the server's own)\n"
+          "      --tag NAME      import: the name of the imported image\n"
+          "      --creds USER[:PASS], --username USER, --password PASS\n"
+          "                      pull: registry credentials; the password defaults to\n"
+          "                      $IMGCTL_REGISTRY_PASSWORD (prefer it: other users can see\n"
+          "                      the arguments of a process)\n"
           "\n"
           "Config files: $XDG_CONFIG_HOME/imgctl/config (default ~/.config/imgctl/config), then\n"
           "/etc/imgctl/config; lines key=value with the keys server and token, # comments.\n"
@@ -591,6 +588,13 @@ enum {
     OPT_KEY,
     OPT_TIMEOUT,
     OPT_VERSION,
+    OPT_NO_TRUNC,
+    OPT_DIGESTS,
+    OPT_PLATFORM,
+    OPT_TAG,
+    OPT_CREDS,
+    OPT_USERNAME,
+    OPT_PASSWORD,
 };
 
 static const struct option cli_long_options[] = {
@@ -604,19 +608,67 @@ static const struct option cli_long_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"quiet", no_argument, NULL, 'q'},
+    {"no-trunc", no_argument, NULL, OPT_NO_TRUNC},
+    {"digests", no_argument, NULL, OPT_DIGESTS},
+    {"force", no_argument, NULL, 'f'},
+    {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"tag", required_argument, NULL, OPT_TAG},
+    {"creds", required_argument, NULL, OPT_CREDS},
+    {"username", required_argument, NULL, OPT_USERNAME},
+    {"password", required_argument, NULL, OPT_PASSWORD},
     {NULL, 0, NULL, 0},
 };
 
 /* The option as typed, without an "=value" that may be a secret. */
 static int cli_bad_option(const char *what, const char *arg)
 {
-    return cli_usage_error("%s '%.*s'", what, (int)strcspn(arg, "="), arg);
+    return imgd_cli_usage_error("%s '%.*s'", what, (int)strcspn(arg, "="), arg);
+}
+
+/* The options of the image commands, with the bit each sets and the name usage errors use. */
+static const struct cli_image_option {
+    int opt;
+    unsigned bit;
+    const char *name;
+} cli_image_options[] = {
+    {'q', IMGD_CLI_OPT_QUIET, "--quiet"},
+    {OPT_NO_TRUNC, IMGD_CLI_OPT_NO_TRUNC, "--no-trunc"},
+    {OPT_DIGESTS, IMGD_CLI_OPT_DIGESTS, "--digests"},
+    {'f', IMGD_CLI_OPT_FORCE, "--force"},
+    {OPT_PLATFORM, IMGD_CLI_OPT_PLATFORM, "--platform"},
+    {OPT_TAG, IMGD_CLI_OPT_TAG, "--tag"},
+    {OPT_CREDS, IMGD_CLI_OPT_CREDS, "--creds"},
+    {OPT_USERNAME, IMGD_CLI_OPT_CREDS, "--username"},
+    {OPT_PASSWORD, IMGD_CLI_OPT_CREDS, "--password"},
+};
+
+/* Record an option of the image commands; false when opt is not one. */
+static bool cli_image_option(cli_args *a, int opt)
+{
+    const char **slot = opt == OPT_PLATFORM   ? &a->platform
+                        : opt == OPT_TAG      ? &a->tag
+                        : opt == OPT_CREDS    ? &a->creds
+                        : opt == OPT_USERNAME ? &a->username
+                        : opt == OPT_PASSWORD ? &a->password
+                                              : NULL;
+    for (size_t i = 0; i < IMGD_ARRAY_SIZE(cli_image_options); i++) {
+        if (cli_image_options[i].opt != opt)
+            continue;
+        a->image_opts |= cli_image_options[i].bit;
+        if (slot)
+            *slot = optarg;
+        return true;
+    }
+    return false;
 }
 
 /* Handle one option of getopt_long. Returns -1 to go on, or the exit status. */
 static int cli_option(cli_args *a, int opt, char **argv)
 {
     int64_t n = 0;
+    if (cli_image_option(a, opt))
+        return -1;
     switch (opt) {
     case 's':
         a->server = optarg;
@@ -638,12 +690,12 @@ static int cli_option(cli_args *a, int opt, char **argv)
         break;
     case OPT_TIMEOUT:
         if (imgd_parse_int64(&n, optarg) < 0 || n < 1 || n > TIMEOUT_MAX)
-            return cli_usage_error("--timeout needs whole seconds from 1 to %d", TIMEOUT_MAX);
+            return imgd_cli_usage_error("--timeout needs whole seconds from 1 to %d", TIMEOUT_MAX);
         a->timeout_sec = (long)n;
         break;
     case 'o':
         if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0)
-            return cli_usage_error("unknown output format '%s': use table or json", optarg);
+            return imgd_cli_usage_error("unknown output format '%s': use table or json", optarg);
         a->format = strcmp(optarg, "json") == 0 ? CLI_FORMAT_JSON : CLI_FORMAT_TABLE;
         break;
     case 'h':
@@ -656,7 +708,7 @@ static int cli_option(cli_args *a, int opt, char **argv)
         return cli_bad_option("missing argument for option", argv[optind - 1]);
     default:
         if (optopt)
-            return cli_usage_error("unknown option '-%c'", optopt);
+            return imgd_cli_usage_error("unknown option '-%c'", optopt);
         return cli_bad_option("unknown option", argv[optind - 1]);
     }
     return -1;
@@ -669,18 +721,70 @@ static int cli_parse(cli_args *a, int argc, char **argv)
     *a = (cli_args){.timeout_sec = DEFAULT_TIMEOUT, .format = CLI_FORMAT_TABLE};
     opterr = 0; /* the messages are ours, one line each */
     int opt;
-    while ((opt = getopt_long(argc, argv, ":s:ko:h", cli_long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":s:ko:hqf", cli_long_options, NULL)) != -1) {
         int r = cli_option(a, opt, argv);
         if (r >= 0)
             return r;
     }
     if (a->key && !a->cert)
-        return cli_usage_error("--key needs --cert");
+        return imgd_cli_usage_error("--key needs --cert");
     a->words = argv + optind;
     a->n_words = argc - optind;
     if (a->n_words == 0)
-        return cli_usage_error("no command given");
+        return imgd_cli_usage_error("no command given");
     return -1;
+}
+
+/* The first option given that cmd does not accept: NULL when all are fine. */
+static const char *cli_image_option_refused(const cli_args *a, unsigned accepted)
+{
+    for (size_t i = 0; i < IMGD_ARRAY_SIZE(cli_image_options); i++) {
+        const struct cli_image_option *o = &cli_image_options[i];
+        if ((a->image_opts & o->bit) && !(accepted & o->bit)) {
+            /* the three credential options share a bit: name the one that was given */
+            const char *given = o->opt == OPT_CREDS      ? a->creds
+                                : o->opt == OPT_USERNAME ? a->username
+                                : o->opt == OPT_PASSWORD ? a->password
+                                                         : "";
+            if (given)
+                return o->name;
+        }
+    }
+    return NULL;
+}
+
+static int cli_run_image_command(const cli_args *a, const imgd_cli_image_command *ic)
+{
+    const char *refused = cli_image_option_refused(a, ic->opts);
+    int n_args = a->n_words - 1;
+    if (refused)
+        return imgd_cli_usage_error("%s does not take %s", ic->name, refused);
+    if (n_args < ic->min_args || (ic->max_args >= 0 && n_args > ic->max_args))
+        return ic->max_args == 0
+                   ? imgd_cli_usage_error("%s takes no arguments", ic->name)
+                   : imgd_cli_usage_error("usage: imgctl %s %s", ic->name, ic->synopsis);
+    for (int i = 1; i < a->n_words; i++) {
+        if (a->words[i][0] == '\0')
+            return imgd_cli_usage_error("%s: an argument is empty", ic->name);
+    }
+    _cleanup_(cli_settings_dispose) cli_settings s = {0};
+    _cleanup_(imgd_client_freep) imgd_client *c = NULL;
+    _cleanup_error_ imgd_error *err = NULL;
+    if (cli_settings_resolve(&s, a, &err) < 0 || cli_client_open(&c, a, &s, &err) < 0)
+        return imgd_cli_fail(err);
+    imgd_cli_image_args ia = {
+        .client = c,
+        .json = a->format == CLI_FORMAT_JSON,
+        .opts = a->image_opts,
+        .platform = a->platform,
+        .tag = a->tag,
+        .creds = a->creds,
+        .username = a->username,
+        .password = a->password,
+        .args = a->words + 1,
+        .n_args = n_args,
+    };
+    return ic->run(&ia);
 }
 
 static int cli_dispatch(const cli_args *a)
@@ -690,18 +794,24 @@ static int cli_dispatch(const cli_args *a)
         cli_usage(stdout);
         return EXIT_SUCCESS;
     }
+    const imgd_cli_image_command *ic = imgd_cli_image_command_find(cmd);
+    if (ic)
+        return cli_run_image_command(a, ic);
+    const char *refused = cli_image_option_refused(a, 0);
     bool known = strcmp(cmd, "health") == 0 || strcmp(cmd, "version") == 0 ||
                  strcmp(cmd, "log-level") == 0 || strcmp(cmd, "config") == 0;
     if (!known)
-        return cli_usage_error("unknown command '%s'", cmd);
+        return imgd_cli_usage_error("unknown command '%s'", cmd);
+    if (refused)
+        return imgd_cli_usage_error("%s does not take %s", cmd, refused);
     if (strcmp(cmd, "log-level") != 0 && a->n_words > 1)
-        return cli_usage_error("%s takes no arguments", cmd);
+        return imgd_cli_usage_error("%s takes no arguments", cmd);
     if (strcmp(cmd, "config") == 0 && (a->server || a->token))
         return cmd_config_write(a);
     _cleanup_(cli_settings_dispose) cli_settings s = {0};
     _cleanup_error_ imgd_error *err = NULL;
     if (cli_settings_resolve(&s, a, &err) < 0)
-        return cli_fail(err);
+        return imgd_cli_fail(err);
     if (strcmp(cmd, "config") == 0)
         return cmd_config_show(a, &s);
     if (strcmp(cmd, "health") == 0)
