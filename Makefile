@@ -79,6 +79,7 @@ lint: build
 
 bench: build
 	bench/http/run.sh
+	bench/pull/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
