@@ -139,6 +139,7 @@ int native_images_import(imgd_request *req, imgd_response *resp, imgd_error **er
     if (r == 0 && (!path || path[0] != '/'))
         r = imgd_error_set(err, EINVAL, "'path' must be an absolute path on the server");
     imgd_platform p;
+    imgd_platform_default(&p);
     if (r == 0 && platform)
         r = imgd_platform_parse(&p, platform, err);
     imgd_import_options opts = {.tag = tag,
@@ -334,27 +335,31 @@ static int parse_credentials(pull_job *p, const json_t *c, imgd_error **err)
 static int parse_pull(pull_job *p, const json_t *in, imgd_error **err)
 {
     const char *reference = NULL, *platform = NULL;
-    int r = json_is_object(in) ? optional_string(in, "reference", &reference, err)
-                               : imgd_error_set(err, EINVAL, "body must be an object");
+    if (!json_is_object(in))
+        return imgd_error_set(err, EINVAL, "body must be an object");
+    int r = optional_string(in, "reference", &reference, err);
     if (r == 0)
         r = optional_string(in, "platform", &platform, err);
-    if (r == 0 && !reference)
-        r = imgd_error_set(err, EINVAL, "'reference' is required");
-    if (r == 0) {
-        imgd_reference ref; /* fail now, with a 400, not later in the job */
-        r = imgd_reference_parse(&ref, reference, err);
-        if (r == 0)
-            imgd_reference_dispose(&ref);
-    }
-    if (r == 0 && platform) {
+    if (r < 0)
+        return r;
+    if (!reference)
+        return imgd_error_set(err, EINVAL, "'reference' is required");
+    imgd_reference ref; /* fail now, with a 400, not later in the job */
+    r = imgd_reference_parse(&ref, reference, err);
+    if (r < 0)
+        return r;
+    imgd_reference_dispose(&ref);
+    if (platform) {
         r = imgd_platform_parse(&p->platform, platform, err);
-        p->has_platform = r == 0;
+        if (r < 0)
+            return r;
+        p->has_platform = true;
     }
-    if (r == 0)
-        r = parse_credentials(p, json_object_get(in, "credentials"), err);
-    if (r == 0 && !(p->reference = strdup(reference)))
-        r = imgd_error_set(err, ENOMEM, "out of memory");
-    return r;
+    r = parse_credentials(p, json_object_get(in, "credentials"), err);
+    if (r < 0)
+        return r;
+    p->reference = strdup(reference);
+    return p->reference ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
 }
 
 int native_images_pull(imgd_request *req, imgd_response *resp, imgd_error **err)

@@ -118,11 +118,13 @@ void imgd_registry_free(imgd_registry *reg)
 static char *token_lookup(imgd_registry *reg, const char *key)
 {
     char *found = NULL;
+    if (!key)
+        return NULL;
     time_t now = time(NULL);
     pthread_mutex_lock(&reg->lock);
     for (size_t i = 0; i < MAX_TOKENS; i++) {
         cached_token *t = &reg->tokens[i];
-        if (t->key && strcmp(t->key, key) == 0 && t->expires > now) {
+        if (t->key && t->token && strcmp(t->key, key) == 0 && t->expires > now) {
             found = strdup(t->token);
             break;
         }
@@ -134,6 +136,8 @@ static char *token_lookup(imgd_registry *reg, const char *key)
 static void token_store(imgd_registry *reg, const char *key, const char *token, long lifetime)
 {
     time_t now = time(NULL);
+    if (!key || !token)
+        return;
     pthread_mutex_lock(&reg->lock);
     size_t slot = 0;
     for (size_t i = 0; i < MAX_TOKENS; i++) {

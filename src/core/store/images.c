@@ -568,7 +568,7 @@ static int collect(imgd_store *s, sqlite3 *db, const char *select, const char *t
 {
     char **keys = NULL;
     int r = query_strings(db, select, NULL, &keys, err);
-    if (r < 0)
+    if (r < 0 || !keys)
         return r;
     for (char **k = keys; *k; k++) {
         char sql[128];
@@ -646,9 +646,9 @@ int imgd_store_image_remove(imgd_store *s, const char *name_or_id, bool force, i
     memset(out, 0, sizeof(*out));
     imgd_store_gc_begin(s);
     sqlite3 *db = imgd_db_acquire(imgd_store_db(s));
-    char id[IMGD_DIGEST_LEN + 1];
+    char id[IMGD_DIGEST_LEN + 1] = "";
     _cleanup_free_ char *name = NULL;
-    lookup_kind kind;
+    lookup_kind kind = BY_ID;
     int r = resolve(db, name_or_id, id, &name, &kind, err);
     if (r == 0)
         r = exec_sql(db, "BEGIN IMMEDIATE", err);

@@ -315,9 +315,12 @@ static int import_docker_item(import_ctx *ctx, const json_t *item, imgd_error **
     _cleanup_strv_ char **paths = calloc(n + 1, sizeof(char *));
     _cleanup_strv_ char **names = NULL;
     _cleanup_free_ imgd_layer_result *results = calloc(n + 1, sizeof(*results));
-    if (!m.layers || !paths || !results)
-        r = imgd_error_set(err, ENOMEM, "out of memory");
-    if (r == 0 && cfg.n_diff_ids != n)
+    if (!m.layers || !paths || !results) {
+        free(m.layers);
+        imgd_image_config_dispose(&cfg);
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    }
+    if (cfg.n_diff_ids != n)
         r = imgd_error_set(err, EINVAL, "'%s' lists %zu layers, manifest.json %zu", config_path,
                            cfg.n_diff_ids, n);
     for (size_t i = 0; r == 0 && i < n; i++) {

@@ -19,10 +19,10 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 
-#define OUT_CHUNK      (128 * 1024)
-#define WHITEOUT       ".wh."
-#define OPAQUE         ".wh..wh..opq"
-#define PATH_MAX_ENTRY 4096
+#define OUT_CHUNK       (128 * 1024)
+#define WHITEOUT        ".wh."
+#define OPAQUE          ".wh..wh..opq"
+#define PATH_MAX_ENTRY  4096
 #define EARLY_WRITEBACK (8u * 1024u * 1024u)
 
 typedef struct dir_time {
