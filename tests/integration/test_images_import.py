@@ -181,3 +181,23 @@ def test_import_upload_errors(imgd):
     r = imgd.request("POST", "/api/v1/images/import?tag=Bad:Tag!", data=b"x",
                      headers={"Content-Type": "application/x-tar"})
     assert r.status_code == 400
+
+
+def test_image_in_use_is_kept(imgd, archives):
+    """A container's use (recorded by the runtime in image_users) keeps the image: removal
+    answers 409 unless forced, and prune leaves it alone even when it has no name."""
+    import sqlite3
+    img = import_path(imgd, archives.busybox.layout, tag="localhost/used:1").json()["images"][0]
+    con = sqlite3.connect(str(imgd.state_dir / "imgd.db"), timeout=10)
+    con.execute("INSERT INTO image_users (image_id, user) VALUES (?, 'container-1')", (img["id"],))
+    con.commit()
+    r = imgd.request("DELETE", "/api/v1/images/localhost/used:1")
+    assert r.status_code == 409, r.text
+    assert "in use by 1 container" in r.json()["error"]["message"]
+    # untagged, it stays through prune
+    con.execute("DELETE FROM tags")
+    con.commit()
+    assert imgd.request("POST", "/api/v1/images/prune").json()["deleted"] == []
+    r = imgd.request("DELETE", f"/api/v1/images/{img['id']}?force=true")
+    assert r.status_code == 200 and r.json()["deleted"] == [img["id"]]
+    con.close()
