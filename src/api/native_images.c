@@ -47,13 +47,9 @@ static int respond(imgd_response *resp, unsigned status, json_t *body, imgd_erro
     return 0;
 }
 
-int native_images_list(imgd_request *req, imgd_response *resp, imgd_error **err)
+/* Encode and dispose an array of images (as the store returns them). */
+static json_t *images_json(imgd_image *images, size_t n)
 {
-    imgd_image *images = NULL;
-    size_t n = 0;
-    int r = imgd_store_image_list(req->ctx->store, &images, &n, err);
-    if (r < 0)
-        return r;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         if (arr)
@@ -61,7 +57,18 @@ int native_images_list(imgd_request *req, imgd_response *resp, imgd_error **err)
         imgd_image_dispose(&images[i]);
     }
     free(images);
-    return respond(resp, 200, json_pack("{s:b, s:o*}", "success", 1, "images", arr), err);
+    return arr;
+}
+
+int native_images_list(imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    imgd_image *images = NULL;
+    size_t n = 0;
+    int r = imgd_store_image_list(req->ctx->store, &images, &n, err);
+    if (r < 0)
+        return r;
+    return respond(resp, 200,
+                   json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
 }
 
 static json_t *layers_json(const imgd_image *img)
@@ -107,18 +114,6 @@ static int optional_string(const json_t *in, const char *key, const char **out, 
         return imgd_error_set(err, EINVAL, "'%s' must be a string", key);
     *out = json_string_value(v);
     return 0;
-}
-
-static json_t *images_json(imgd_image *images, size_t n)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if (arr)
-            json_array_append_new(arr, image_json(&images[i]));
-        imgd_image_dispose(&images[i]);
-    }
-    free(images);
-    return arr;
 }
 
 int native_images_import(imgd_request *req, imgd_response *resp, imgd_error **err)

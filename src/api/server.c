@@ -375,37 +375,10 @@ static enum MHD_Result start_job(request_state *rs)
     return ret;
 }
 
-/* Called again after the job resumed the connection: answer with its result. */
-static enum MHD_Result finish_job(request_state *rs)
+/* What a handler (or a job, or a streamed body's finish) produced: a failure in the face's
+ * dialect, logged once; a job to start; or the response. Consumes err. */
+static enum MHD_Result answer(request_state *rs, int rc, imgd_error *err)
 {
-    if (!job_ready(rs->job))
-        return MHD_YES; /* suspended again */
-    imgd_error *err = NULL;
-    int rc = job_result(rs->job, &rs->resp, &err);
-    if (rc < 0) {
-        unsigned status = imgd_face_status(rs->req.face, err ? err->code : -rc);
-        const char *msg = err ? err->message : "internal error";
-        if (status >= 500)
-            log_error("%s %s: %s", rs->method, rs->path, msg);
-        else
-            log_info("%s %s: %s", rs->method, rs->path, msg);
-        rc = prepare_error(rs, status, msg);
-        imgd_error_free(err);
-        return rc < 0 ? MHD_NO : send_response(rs);
-    }
-    imgd_error_free(err);
-    if (rs->resp.status == 0)
-        rs->resp.status = 200;
-    return send_response(rs);
-}
-
-static enum MHD_Result dispatch(request_state *rs)
-{
-    const imgd_route *route_entry = &rs->l->srv->routes[rs->route_index];
-    rs->req.body = rs->body.data;
-    rs->req.body_len = rs->body.len;
-    imgd_error *err = NULL;
-    int rc = route_entry->handler(&rs->req, &rs->resp, &err);
     if (rc < 0) {
         unsigned status = imgd_face_status(rs->req.face, err ? err->code : -rc);
         const char *msg = err ? err->message : "internal error";
@@ -423,6 +396,26 @@ static enum MHD_Result dispatch(request_state *rs)
     if (rs->resp.status == 0)
         rs->resp.status = 200;
     return send_response(rs);
+}
+
+/* Called again after the job resumed the connection: answer with its result. */
+static enum MHD_Result finish_job(request_state *rs)
+{
+    if (!job_ready(rs->job))
+        return MHD_YES; /* suspended again */
+    imgd_error *err = NULL;
+    int rc = job_result(rs->job, &rs->resp, &err);
+    return answer(rs, rc, err);
+}
+
+static enum MHD_Result dispatch(request_state *rs)
+{
+    const imgd_route *route_entry = &rs->l->srv->routes[rs->route_index];
+    rs->req.body = rs->body.data;
+    rs->req.body_len = rs->body.len;
+    imgd_error *err = NULL;
+    int rc = route_entry->handler(&rs->req, &rs->resp, &err);
+    return answer(rs, rc, err);
 }
 
 static bool request_has_body(struct MHD_Connection *conn, int64_t *content_length)
@@ -508,18 +501,7 @@ static enum MHD_Result finish_stream(request_state *rs)
     if (rs->bstream.free)
         rs->bstream.free(rs->bstream.state);
     rs->bstream.free = NULL;
-    if (rc < 0) {
-        rc = prepare_error(rs, imgd_face_status(rs->req.face, err ? err->code : -rc),
-                           err ? err->message : "internal error");
-        imgd_error_free(err);
-        return rc < 0 ? MHD_NO : send_response(rs);
-    }
-    imgd_error_free(err);
-    if (rs->resp.job)
-        return start_job(rs);
-    if (rs->resp.status == 0)
-        rs->resp.status = 200;
-    return send_response(rs);
+    return answer(rs, rc, err);
 }
 
 static enum MHD_Result last_call(request_state *rs)

@@ -88,7 +88,7 @@ int imgd_read_file(char **out, size_t *out_len, const char *path, size_t max_byt
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int imgd_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -113,7 +113,7 @@ int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_
     _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return imgd_error_errno(err, errno, "create temporary file for '%s'", path);
-    int r = write_all(fd, data, len);
+    int r = imgd_write_all(fd, data, len);
     if (r == 0 && fchmod(fd, mode) < 0)
         r = -errno;
     if (r == 0 && fsync(fd) < 0)

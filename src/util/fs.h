@@ -18,6 +18,9 @@ int imgd_mkdir_p(const char *path, mode_t mode, imgd_error **err);
 int imgd_read_file(char **out, size_t *out_len, const char *path, size_t max_bytes,
                    imgd_error **err);
 
+/* Write all of data to fd, retrying short writes and EINTR. Returns 0 or a negative errno. */
+int imgd_write_all(int fd, const void *data, size_t len);
+
 /* Write data to path crash-safely: a temp file in the same directory, fsync, rename, fsync of
  * the directory. Readers see the old or the new content, never a part. */
 int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

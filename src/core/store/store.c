@@ -145,21 +145,6 @@ bool imgd_store_blob_has(imgd_store *s, const char *digest)
            S_ISREG(st.st_mode);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static int db_record_blob(imgd_store *s, const char *digest, size_t len, const char *media_type)
 {
     sqlite3 *db = imgd_db_acquire(s->db);
@@ -204,7 +189,7 @@ int imgd_store_blob_put(imgd_store *s, const void *data, size_t len, const char 
     if (fd < 0)
         return imgd_error_errno(err, errno, "store blob %s", digest);
     const char *tmp_name = strrchr(tmp_path, '/') + 1;
-    int r = write_all(fd, data, len);
+    int r = imgd_write_all(fd, data, len);
     if (r == 0 && fchmod(fd, 0644) < 0)
         r = -errno;
     if (r == 0 && fsync(fd) < 0)
