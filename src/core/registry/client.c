@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "client.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -334,6 +335,11 @@ typedef struct transfer {
     int sink_error;
     imgd_error *sink_err;
     imgd_buf error_body;
+    /* requests below the endpoint root instead of /v2/<repo> (imgd_registry_session_get) */
+    const char *root_path;
+    char *link; /* when not NULL, the Link header values are kept here */
+    size_t link_size;
+    bool link_cut; /* they did not fit */
 } transfer;
 
 static void transfer_reset(transfer *t)
@@ -343,12 +349,16 @@ static void transfer_reset(transfer *t)
     t->retry_after = 0;
     t->too_big = false;
     t->skip = 0;
+    t->link_cut = false;
+    if (t->link)
+        t->link[0] = '\0';
     imgd_buf_dispose(&t->error_body);
     if (t->body)
         imgd_buf_dispose(t->body);
 }
 
-static void header_value(char *out, size_t len, const char *line, size_t n, size_t name_len)
+/* Copy the trimmed value into out (cut to len - 1 bytes); returns its length before cutting. */
+static size_t header_value(char *out, size_t len, const char *line, size_t n, size_t name_len)
 {
     const char *v = line + name_len;
     size_t vn = n - name_len;
@@ -359,6 +369,23 @@ static void header_value(char *out, size_t len, const char *line, size_t n, size
     while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
         vn--;
     snprintf(out, len, "%.*s", (int)(vn < len ? vn : len - 1), v);
+    return vn;
+}
+
+/* Several Link header lines are one list (RFC 9110 §5.3): join them with ", ". */
+static void append_link(transfer *t, const char *line, size_t n)
+{
+    size_t used = strlen(t->link);
+    if (used && used + 3 >= t->link_size) {
+        t->link_cut = true;
+        return;
+    }
+    if (used) {
+        memcpy(t->link + used, ", ", 3);
+        used += 2;
+    }
+    if (header_value(t->link + used, t->link_size - used, line, n, 5) >= t->link_size - used)
+        t->link_cut = true;
 }
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
@@ -372,6 +399,9 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
         t->skip = t->status == 206 ? 0 : t->resume_offset;
         t->content_type[0] = t->www_auth[0] = '\0';
         t->retry_after = 0;
+        t->link_cut = false;
+        if (t->link)
+            t->link[0] = '\0';
         return n;
     }
     char tmp[32];
@@ -383,6 +413,8 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
         header_value(tmp, sizeof(tmp), line, n, 12);
         long v = strtol(tmp, NULL, 10); /* an HTTP-date gives 0: the default backoff then */
         t->retry_after = v > 0 ? (v < RETRY_AFTER_MAX ? v : RETRY_AFTER_MAX) : 0;
+    } else if (t->link && n > 5 && strncasecmp(line, "link:", 5) == 0) {
+        append_link(t, line, n);
     }
     return n;
 }
@@ -451,6 +483,16 @@ static int setup_curl(imgd_registry_session *s, CURL *c, const char *url,
         bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
     }
     return bad ? -ENOMEM : 0;
+}
+
+/* What messages name: the URL below the endpoint root, or /v2/<repo> and what. */
+static void request_target(char *out, size_t len, const imgd_registry_session *s, const char *what,
+                           const transfer *t)
+{
+    if (t->root_path)
+        snprintf(out, len, "%s%s", imgd_registry_session_endpoint(s), t->root_path);
+    else
+        snprintf(out, len, "%s/v2/%s%s", imgd_registry_session_endpoint(s), s->repo, what);
 }
 
 /* "CODE: message" of a registry's JSON error body, else the status. */
@@ -595,7 +637,7 @@ static int authenticate(imgd_registry_session *s, const char *header, imgd_error
         long lifetime = 0;
         if (r == 0 && !token && (r = fetch_token(s, &c, scope, &token, &lifetime, err)) == 0)
             token_store(s->reg, key, token, lifetime);
-        if (r == 0 && asprintf(&line, "Authorization: Bearer %s", token) < 0)
+        if (r == 0 && (!token || asprintf(&line, "Authorization: Bearer %s", token) < 0))
             r = imgd_error_set(err, ENOMEM, "out of memory");
     } else {
         r = imgd_error_set(err, EACCES, "registry %s asks for unsupported authentication '%s'",
@@ -614,14 +656,14 @@ static int authenticate(imgd_registry_session *s, const char *header, imgd_error
 static int status_error(imgd_registry_session *s, const char *what, const transfer *t,
                         imgd_error **err)
 {
-    char text[300];
+    char text[300], target[2048];
     error_text(text, sizeof(text), t);
+    request_target(target, sizeof(target), s, what, t);
     int code = t->status == 404                       ? ENOENT
                : t->status == 401 || t->status == 403 ? EACCES
                : t->status == 429 || t->status >= 500 ? EAGAIN
                                                       : EPROTO;
-    return imgd_error_set(err, code, "%s/v2/%s%s: %s", imgd_registry_session_endpoint(s), s->repo,
-                          what, text);
+    return imgd_error_set(err, code, "%s: %s", target, text);
 }
 
 static struct curl_slist *request_headers(imgd_registry_session *s, const char *accept,
@@ -661,9 +703,10 @@ static int after_exchange(imgd_registry_session *s, const char *what, CURLcode r
 {
     if (t->sink_error)
         return t->sink_error; /* the sink's own error, already in t->sink_err */
+    char target[2048];
+    request_target(target, sizeof(target), s, what, t);
     if (t->too_big)
-        return imgd_error_set(err, EFBIG, "%s/v2/%s%s: larger than allowed",
-                              imgd_registry_session_endpoint(s), s->repo, what);
+        return imgd_error_set(err, EFBIG, "%s: larger than allowed", target);
     bool last_endpoint = foreign || s->current + 1 >= s->n_endpoints;
     if (rc != CURLE_OK && transient(rc) && ++*attempt < s->reg->attempts) {
         backoff(*attempt, 0);
@@ -676,8 +719,7 @@ static int after_exchange(imgd_registry_session *s, const char *what, CURLcode r
     }
     if (rc != CURLE_OK)
         return imgd_error_set(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED,
-                              "%s/v2/%s%s: %s", imgd_registry_session_endpoint(s), s->repo, what,
-                              curl_easy_strerror(rc));
+                              "%s: %s", target, curl_easy_strerror(rc));
     if (t->status >= 200 && t->status < 300)
         return 0;
     if (t->status == 401 && !foreign && (*auth_tries)++ < 2) {
@@ -703,17 +745,27 @@ static int after_exchange(imgd_registry_session *s, const char *what, CURLcode r
     return status_error(s, what, t, err);
 }
 
+/* The URL of one exchange: the override, the path below the endpoint root, or /v2/<repo><path>.
+ * NULL when out of memory. */
+static char *request_url(const imgd_registry_session *s, const char *path, const char *url_override,
+                         const transfer *t)
+{
+    if (url_override)
+        return strdup(url_override);
+    const char *endpoint = imgd_registry_session_endpoint(s);
+    char *url = NULL;
+    int n = t->root_path ? asprintf(&url, "%s%s", endpoint, t->root_path)
+                         : asprintf(&url, "%s/v2/%s%s", endpoint, s->repo, path);
+    return n < 0 ? NULL : url;
+}
+
 /* One logical request: path below /v2/<repo> (or a full url for a foreign layer). */
 static int request(imgd_registry_session *s, const char *path, const char *url_override,
                    const char *accept, transfer *t, imgd_error **err)
 {
     unsigned attempt = 0, auth_tries = 0;
     for (;;) {
-        _cleanup_free_ char *url = NULL;
-        if (url_override)
-            url = strdup(url_override);
-        else if (asprintf(&url, "%s/v2/%s%s", imgd_registry_session_endpoint(s), s->repo, path) < 0)
-            url = NULL;
+        _cleanup_free_ char *url = request_url(s, path, url_override, t);
         uint64_t offset = t->delivered ? *t->delivered : 0;
         struct curl_slist *headers = request_headers(s, accept, !url_override, offset);
         transfer_reset(t);
@@ -787,5 +839,26 @@ int imgd_registry_get_blob_buf(imgd_registry_session *s, const char *digest, siz
     if (strcmp(got, digest) != 0)
         return imgd_error_set(err, EBADMSG, "blob %s from %s hashes to %s", digest,
                               imgd_registry_session_endpoint(s), got);
+    return 0;
+}
+
+int imgd_registry_session_get(imgd_registry_session *s, const char *path, size_t max,
+                              imgd_buf *body, char **link, imgd_error **err)
+{
+    assert(path[0] == '/');
+    char link_buf[IMGD_REGISTRY_LINK_MAX + 1] = "";
+    transfer t = {.body = body,
+                  .body_max = max,
+                  .root_path = path,
+                  .link = link ? link_buf : NULL,
+                  .link_size = sizeof(link_buf)};
+    int r = request(s, path, NULL, NULL, &t, err);
+    if (r < 0)
+        return r;
+    if (t.link_cut)
+        return imgd_error_set(err, EPROTO, "%s%s: Link header longer than %d bytes",
+                              imgd_registry_session_endpoint(s), path, IMGD_REGISTRY_LINK_MAX);
+    if (link && !(*link = strdup(link_buf)))
+        return imgd_error_set(err, ENOMEM, "out of memory");
     return 0;
 }

@@ -76,3 +76,19 @@ int imgd_registry_get_blob(imgd_registry_session *s, const char *digest, const c
 /* A small blob (a config) into a buffer, verified against its digest. */
 int imgd_registry_get_blob_buf(imgd_registry_session *s, const char *digest, size_t max,
                                imgd_buf *out, imgd_error **err);
+
+/* Longest Link header value imgd_registry_session_get() keeps (several headers joined). */
+#define IMGD_REGISTRY_LINK_MAX 8192
+
+/* GET path, an absolute path below the endpoint root with its query ("/v2/_catalog?n=100",
+ * "/v2/team/app/tags/list?n=100"), with the authentication, retries and mirrors of every
+ * request of the session (a bearer token is requested for the scope the registry's challenge
+ * names, e.g. "registry:catalog:*"). Fills body (at most max bytes, else -EFBIG) and, when link
+ * is not NULL, *link with the response's Link header value: a malloc'd string the caller frees,
+ * "" when there is none; several Link headers are joined with ", "; more than
+ * IMGD_REGISTRY_LINK_MAX bytes of them are -EPROTO. -ENOENT for 404, -EACCES when credentials are
+ * missing or refused, -ECONNREFUSED or -ETIMEDOUT when the registry cannot be reached, -EAGAIN when
+ * it kept failing with 429/5xx, -EPROTO for other statuses; messages name the URL. Like every
+ * request of a session: one thread at a time. */
+int imgd_registry_session_get(imgd_registry_session *s, const char *path, size_t max,
+                              imgd_buf *body, char **link, imgd_error **err);
