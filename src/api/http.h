@@ -17,6 +17,8 @@
 typedef struct imgd_metrics imgd_metrics;
 typedef struct imgd_store imgd_store;
 typedef struct imgd_registry imgd_registry;
+typedef struct imgd_inventory imgd_inventory;
+typedef struct imgd_inventory_face imgd_inventory_face;
 
 /* The faces of imgd: each owns path prefixes and an error dialect (DESIGN.md). */
 typedef enum imgd_face {
@@ -35,6 +37,8 @@ typedef struct imgd_api_ctx {
     imgd_metrics *metrics;
     imgd_store *store;
     imgd_registry *registry;
+    imgd_inventory *inventory;
+    imgd_inventory_face *inventory_face;
 } imgd_api_ctx;
 
 #define IMGD_ROUTE_MAX_PARAMS 4

@@ -2,6 +2,7 @@
 /* The one static route table of imgd. docs/openapi.yaml lists exactly these operations; a test
  * compares the two. */
 #include "ims.h"
+#include "inventory.h"
 #include "native.h"
 #include "ops.h"
 #include "router.h"
@@ -42,6 +43,11 @@ static const imgd_route routes[] = {
           "inspect an image"),
     ROUTE("DELETE", "/api/v1/images/{ref*}", native_images_remove, IMGD_FACE_NATIVE,
           "remove an image or one of its names"),
+    /* inventory face */
+    ROUTE("GET", "/local-images", inventory_local_images, IMGD_FACE_INVENTORY,
+          "images on this node, as the crictl service listed them"),
+    ROUTE("GET", "/images", inventory_images, IMGD_FACE_INVENTORY,
+          "images on this node and in the registry, as the crictl + Harbor service listed them"),
     /* ims face */
     ROUTE("GET", "/apis/ims/version", ims_version_get, IMGD_FACE_IMS, "IMS version"),
     ROUTE("GET", "/apis/ims/healthz/live", ims_healthz_live_get, IMGD_FACE_IMS, "IMS liveness"),

@@ -9,11 +9,13 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "api/inventory.h"
 #include "api/metrics.h"
 #include "api/router.h"
 #include "api/server.h"
 #include "core/config/config.h"
 #include "core/db/db.h"
+#include "core/inventory/local.h"
 #include "core/registry/client.h"
 #include "core/store/store.h"
 #include "core/system/system.h"
@@ -107,6 +109,9 @@ static int open_registry(imgd_registry **out, const imgd_config *cfg, imgd_error
     return r < 0 ? imgd_error_prefix(err, "registry settings") : 0;
 }
 
+typedef struct daemon_state daemon_state;
+static int open_inventory(daemon_state *d, imgd_error **err);
+
 /* Serve until SIGTERM or SIGINT; SIGHUP reopens the log file. */
 static void wait_for_signals(const sigset_t *set)
 {
@@ -128,22 +133,49 @@ static void wait_for_signals(const sigset_t *set)
     }
 }
 
-typedef struct daemon_state {
+struct daemon_state {
     imgd_config cfg;
     imgd_db *db;
     imgd_store *store;
     imgd_registry *registry;
+    imgd_inventory *inventory;
+    imgd_inventory_face *inventory_face;
     imgd_system *sys;
     imgd_metrics *metrics;
     imgd_server *server;
     imgd_api_ctx ctx;
-} daemon_state;
+};
+
+/* The node inventory: its local sources and the face's ignore list. */
+static int open_inventory(daemon_state *d, imgd_error **err)
+{
+    const imgd_config *cfg = &d->cfg;
+    bool sources = cfg->inventory_sources && cfg->inventory_sources[0];
+    imgd_inventory_options o = {
+        .store = d->store,
+        .cri_endpoint = cfg->cri_endpoint,
+        .cri_timeout_ms = (long)cfg->cri_timeout * 1000,
+        .sources = sources ? cfg->inventory_sources : NULL,
+    };
+    int r = imgd_inventory_new(&d->inventory, &o, err);
+    if (r < 0)
+        return imgd_error_prefix(err, "inventory");
+    d->inventory_face = imgd_inventory_face_new(cfg->ignore_file);
+    if (!d->inventory_face)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    const char *source = NULL;
+    const char *endpoint = imgd_inventory_cri_endpoint(d->inventory, &source);
+    log_info("inventory: CRI runtime at %s (%s)", endpoint, source);
+    return 0;
+}
 
 static void daemon_dispose(daemon_state *d)
 {
     imgd_server_free(d->server);
     imgd_metrics_free(d->metrics);
     imgd_system_free(d->sys);
+    imgd_inventory_face_free(d->inventory_face);
+    imgd_inventory_free(d->inventory);
     imgd_registry_free(d->registry);
     imgd_store_free(d->store);
     imgd_db_free(d->db);
@@ -167,7 +199,7 @@ static int run(daemon_state *d, const sigset_t *signals)
     if (imgd_db_open(&d->db, db_path, &err) < 0 ||
         imgd_store_open(&d->store, cfg->state_dir, d->db, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
-    if (open_registry(&d->registry, cfg, &err) < 0)
+    if (open_registry(&d->registry, cfg, &err) < 0 || open_inventory(d, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
     size_t n_routes = 0;
     const imgd_route *routes = imgd_api_routes(&n_routes);
@@ -181,6 +213,8 @@ static int run(daemon_state *d, const sigset_t *signals)
         .metrics = d->metrics,
         .store = d->store,
         .registry = d->registry,
+        .inventory = d->inventory,
+        .inventory_face = d->inventory_face,
     };
     if (imgd_server_new(&d->server, &d->ctx, routes, n_routes, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);

@@ -19,7 +19,7 @@
 #define CONFIG_FILE_MAX  (1024 * 1024)
 #define DEFAULT_CONFIG   "/etc/imgd/config.json"
 #define REDACTED         "<redacted>"
-#define MAX_LISTEN_ADDRS 16
+#define MAX_LIST_ENTRIES 16
 
 typedef enum setting_type {
     T_STRING,
@@ -106,11 +106,15 @@ static const setting settings[] = {
      {"ignore_file_path", "crictl_config.ignore_file_path", "crictl_config.ignore_file",
       "app_config.ignore_file_path", NULL},
      "CSV whose IMAGE ID column lists images the inventory hides"},
-    {"cri_endpoint", T_STRING, OFF(cri_endpoint), "unix:///run/containerd/containerd.sock", 0, 0,
+    {"cri_endpoint", T_STRING, OFF(cri_endpoint), NULL, 0, 0,
      0, NULL,
      {"crictl_config.runtime_endpoint", "crictl_config.image_endpoint", "crictl_config.endpoint",
       NULL},
-     "CRI runtime socket the inventory lists images from"},
+     "CRI runtime socket (default as crictl: $CONTAINER_RUNTIME_ENDPOINT, /etc/crictl.yaml, "
+     "containerd's)"},
+    {"inventory_sources", T_LIST, OFF(inventory_sources), NULL, 0, 0, 0, NULL,
+     {"crictl_config.sources", NULL},
+     "local image sources: store, cri (default: the store, and the CRI runtime when it answers)"},
     {"cri_timeout", T_INT, OFF(cri_timeout), "2", 1, 3600, 0, NULL, {"crictl_config.timeout", NULL},
      "seconds a CRI call may take"},
     {"harbor_url", T_STRING, OFF(harbor_url), NULL, 0, 0, 0, NULL,
@@ -120,6 +124,18 @@ static const setting settings[] = {
      {"harbor_config.username", "harbor_config.user", NULL}, "Harbor user or robot account"},
     {"harbor_password", T_STRING, OFF(harbor_password), NULL, 0, 0, F_SECRET, NULL,
      {"harbor_config.password", NULL}, "Harbor password or robot secret"},
+    {"harbor_project", T_STRING, OFF(harbor_project), NULL, 0, 0, 0, NULL,
+     {"harbor_config.project_name", "harbor_config.project", NULL},
+     "list only this Harbor project (exact name; default: every project visible)"},
+    {"harbor_type", T_STRING, OFF(harbor_type), "harbor", 0, 0, 0, NULL,
+     {"harbor_config.type", NULL},
+     "harbor (the Harbor v2.0 API) or distribution (any OCI registry's catalog)"},
+    {"harbor_timeout", T_INT, OFF(harbor_timeout), "10", 1, 3600, 0, NULL,
+     {"harbor_config.timeout", NULL}, "seconds one request to the registry may take"},
+    {"harbor_parallel", T_INT, OFF(harbor_parallel), "8", 1, 64, 0, NULL, {NULL},
+     "registry requests in flight at once while listing"},
+    {"inventory_cache_ttl", T_INT, OFF(inventory_cache_ttl), "0", 0, 86400, 0, NULL, {NULL},
+     "seconds a registry listing may be reused (0: every request lists live)"},
     {"harbor_verify_tls", T_BOOL, OFF(harbor_verify_tls), "true", 0, 0, 0, NULL,
      {"harbor_config.verify_ssl", "harbor_config.verify", "harbor_config.verify_tls", NULL},
      "verify Harbor's TLS certificate"},
@@ -201,7 +217,7 @@ static const char *type_expectation(const setting *s, char *buf, size_t len)
     case T_LEVEL:
         return "one of DEBUG, INFO, WARNING, ERROR, CRITICAL";
     case T_LIST:
-        return "a list of ADDR:PORT strings";
+        return "a list of strings";
     case T_JSON:
         return "a JSON object";
     case T_STRING:
@@ -297,9 +313,9 @@ static int set_from_text(imgd_config *cfg, const setting *s, const char *text, b
                 tok[--n] = '\0';
             if (n == 0)
                 continue;
-            if (imgd_strv_length(v) >= MAX_LISTEN_ADDRS)
+            if (imgd_strv_length(v) >= MAX_LIST_ENTRIES)
                 return imgd_error_set(err, EINVAL, "too many entries for '%s' (%s): at most %d",
-                                      s->name, origin, MAX_LISTEN_ADDRS);
+                                      s->name, origin, MAX_LIST_ENTRIES);
             if (imgd_strv_push(&v, tok) < 0)
                 return imgd_error_set(err, ENOMEM, "out of memory");
         }
@@ -752,6 +768,12 @@ static int finalize_paths(imgd_config *cfg, imgd_error **err)
                               "invalid value '%s' for 'socket': longer than %zu bytes, the limit "
                               "of a unix socket path",
                               cfg->socket, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    if (cfg->harbor_type && strcmp(cfg->harbor_type, "harbor") != 0 &&
+        strcmp(cfg->harbor_type, "distribution") != 0)
+        return imgd_error_set(err, EINVAL,
+                              "invalid value '%s' for 'harbor_type': expected harbor or "
+                              "distribution",
+                              cfg->harbor_type);
     bool has_cert = cfg->tls_cert && *cfg->tls_cert, has_key = cfg->tls_key && *cfg->tls_key;
     if (has_cert != has_key)
         return imgd_error_set(err, EINVAL, "tls_cert and tls_key must be set together");

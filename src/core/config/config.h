@@ -49,11 +49,17 @@ typedef struct imgd_config {
     /* inventory sources */
     char *ignore_file;
     char *cri_endpoint;
+    char **inventory_sources;
     int64_t cri_timeout;
     char *harbor_url;
     char *harbor_username;
     char *harbor_password;
     bool harbor_verify_tls;
+    char *harbor_project;
+    char *harbor_type;
+    int64_t harbor_timeout;
+    int64_t harbor_parallel;
+    int64_t inventory_cache_ttl;
     /* images */
     int64_t pull_parallel;
     json_t *registries;

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+#include "inventory.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/inventory/catalog.h"
+#include "core/inventory/harbor.h"
+#include "core/inventory/ignore.h"
+#include "core/inventory/local.h"
+#include "util/humanize.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "util/json.h"
+#include "util/strutil.h"
+
+#define CACHE_SLOTS 8
+
+typedef struct cached_answer {
+    uint64_t generation;
+    unsigned long ignore_version;
+    unsigned variant;
+    char *body;
+    size_t len;
+} cached_answer;
+
+/* The registry's rows of the last listing, kept for inventory_cache_ttl seconds. */
+typedef struct remote_cache {
+    imgd_remote_image *rows;
+    size_t n;
+    uint64_t taken; /* monotonic usec */
+    bool valid;
+} remote_cache;
+
+struct imgd_inventory_face {
+    imgd_ignore_file *ignore;
+    pthread_mutex_t lock;
+    cached_answer cache[CACHE_SLOTS];
+    unsigned next_slot;
+    remote_cache remote;
+};
+
+imgd_inventory_face *imgd_inventory_face_new(const char *ignore_file)
+{
+    imgd_inventory_face *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->ignore = imgd_ignore_file_new(ignore_file);
+    pthread_mutex_init(&f->lock, NULL);
+    return f;
+}
+
+void imgd_inventory_face_free(imgd_inventory_face *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        free(f->cache[i].body);
+    imgd_remote_images_free(f->remote.rows, f->remote.n);
+    imgd_ignore_file_free(f->ignore);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+/* ---- query options beyond the seeds (the default shape stays exact) ---- */
+
+enum {
+    OPT_NO_TRUNC = 1,
+    OPT_DETAIL = 2,
+    OPT_SOURCE_STORE = 4,
+    OPT_SOURCE_CRI = 8,
+    OPT_SOURCE_REGISTRY = 16,
+};
+
+static int flag_param(const imgd_request *req, const char *name, unsigned bit, unsigned *opts,
+                      imgd_error **err)
+{
+    const char *v = imgd_req_query(req, name);
+    bool on = false;
+    if (!v)
+        return 0;
+    if (imgd_parse_bool(&on, v) < 0)
+        return imgd_error_set(err, EINVAL, "'%s' must be 1 or 0, not '%.20s'", name, v);
+    if (on)
+        *opts |= bit;
+    return 0;
+}
+
+/* registry: whether source=registry is allowed (GET /images). */
+static int parse_options(const imgd_request *req, unsigned *opts, bool registry, imgd_error **err)
+{
+    *opts = 0;
+    int r = flag_param(req, "no_trunc", OPT_NO_TRUNC, opts, err);
+    if (r == 0)
+        r = flag_param(req, "detail", OPT_DETAIL, opts, err);
+    const char *source = imgd_req_query(req, "source");
+    if (r == 0 && source) {
+        if (strcmp(source, "store") == 0)
+            *opts |= OPT_SOURCE_STORE;
+        else if (strcmp(source, "cri") == 0)
+            *opts |= OPT_SOURCE_CRI;
+        else if (registry && strcmp(source, "registry") == 0)
+            *opts |= OPT_SOURCE_REGISTRY;
+        else
+            r = imgd_error_set(err, EINVAL, "'source' must be store, cri%s, not '%.20s'",
+                               registry ? " or registry" : "", source);
+    }
+    return r;
+}
+
+static const char *source_of(unsigned opts)
+{
+    return (opts & OPT_SOURCE_STORE) ? "store" : (opts & OPT_SOURCE_CRI) ? "cri" : NULL;
+}
+
+/* ---- rows ---- */
+
+static json_t *row_json(const imgd_inventory_row *r, unsigned opts)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "repository", r->repository, "tag", r->tag,
+                          "image_id", r->image_id, "size", r->size);
+    if (o && (opts & OPT_DETAIL)) {
+        json_t *digests = json_array();
+        for (char **d = r->image->repo_digests; digests && d && *d; d++)
+            json_array_append_new(digests, json_string(*d));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)r->image->size));
+        json_object_set_new(o, "id", json_string(r->image->id));
+        json_object_set_new(o, "repo_digests", digests ? digests : json_array());
+        json_object_set_new(o, "source", json_string(r->image->source));
+    }
+    return o;
+}
+
+/* The list of rows of a snapshot; NULL with *err on failure. */
+static json_t *rows_json(imgd_inventory_face *f, const imgd_local_snapshot *snap, unsigned opts,
+                         imgd_error **err)
+{
+    imgd_inventory_row *rows = NULL;
+    size_t n = 0;
+    if (imgd_inventory_rows(&rows, &n, snap, f->ignore, opts & OPT_NO_TRUNC, source_of(opts), err) <
+        0)
+        return NULL;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        json_array_append_new(arr, row_json(&rows[i], opts));
+    imgd_inventory_rows_free(rows, n);
+    if (!arr)
+        imgd_error_set(err, ENOMEM, "out of memory");
+    return arr;
+}
+
+/* "source: message; source: message" of the failed sources. */
+static char *errors_text(const imgd_local_snapshot *snap)
+{
+    size_t len = 1;
+    for (char **e = snap->errors; *e; e++)
+        len += strlen(*e) + 3;
+    char *text = calloc(1, len);
+    for (char **e = snap->errors; text && *e; e++) {
+        if (*text)
+            strcat(text, "; ");
+        strcat(text, *e);
+        char *tab = strchr(text + strlen(text) - strlen(*e), '\t');
+        if (tab)
+            *tab = ':'; /* "cri\tmsg" -> "cri:msg" */
+    }
+    return text;
+}
+
+/* ---- the cache of encoded answers ---- */
+
+static bool cache_get(imgd_inventory_face *f, imgd_response *resp, uint64_t gen,
+                      unsigned long ignore_version, unsigned variant)
+{
+    bool hit = false;
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < CACHE_SLOTS && !hit; i++) {
+        cached_answer *c = &f->cache[i];
+        if (c->body && c->generation == gen && c->ignore_version == ignore_version &&
+            c->variant == variant)
+            hit = imgd_resp_text(resp, 200, "application/json", c->body, c->len) == 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return hit;
+}
+
+static void cache_put(imgd_inventory_face *f, const imgd_response *resp, uint64_t gen,
+                      unsigned long ignore_version, unsigned variant)
+{
+    char *copy = malloc(resp->body_len);
+    if (!copy)
+        return;
+    memcpy(copy, resp->body, resp->body_len);
+    pthread_mutex_lock(&f->lock);
+    cached_answer *c = &f->cache[f->next_slot++ % CACHE_SLOTS];
+    free(c->body);
+    *c = (cached_answer){gen, ignore_version, variant, copy, resp->body_len};
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- GET /local-images ---- */
+
+static int all_failed(imgd_response *resp, const imgd_local_snapshot *snap, imgd_error **err)
+{
+    char *details = errors_text(snap);
+    json_t *body = json_pack("{s:s, s:s}", "error", "Failed to retrieve local images", "details",
+                             details ? details : "every image source failed");
+    free(details);
+    if (!body || imgd_resp_json(resp, 500, body, false) < 0)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+int inventory_local_images(imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    const imgd_api_ctx *ctx = req->ctx;
+    imgd_inventory_face *f = ctx->inventory_face;
+    unsigned opts = 0;
+    int r = parse_options(req, &opts, false, err);
+    if (r < 0)
+        return r;
+    imgd_local_snapshot *snap = NULL;
+    r = imgd_inventory_local(ctx->inventory, &snap, err);
+    if (r < 0)
+        return r;
+    if (snap->sources > 0 && snap->failed == snap->sources) {
+        r = all_failed(resp, snap, err);
+        imgd_local_snapshot_unref(snap);
+        return r;
+    }
+    unsigned long ignore_version = imgd_ignore_file_version(f->ignore);
+    if (cache_get(f, resp, snap->generation, ignore_version, opts)) {
+        imgd_local_snapshot_unref(snap);
+        return 0;
+    }
+    json_t *rows = rows_json(f, snap, opts, err);
+    if (rows && imgd_resp_json(resp, 200, rows, ctx->cfg->json_pretty) == 0)
+        cache_put(f, resp, snap->generation, ignore_version, opts);
+    else if (rows || !(err && *err))
+        r = imgd_error_set(err, ENOMEM, "out of memory");
+    else
+        r = -(*err)->code;
+    imgd_local_snapshot_unref(snap);
+    return r;
+}
+
+/* ---- GET /images ---- */
+
+/* The registry's host[:port] in a base URL ("https://reg.example.com:5000/x" ->
+ * "reg.example.com:5000"). */
+static int url_host(char *host, size_t len, const char *url, imgd_error **err)
+{
+    const char *start = strstr(url, "://");
+    start = start ? start + 3 : url;
+    size_t n = strcspn(start, "/?#");
+    if (n == 0 || n >= len || memchr(start, '@', n))
+        return imgd_error_set(err, EINVAL, "registry URL '%.200s' names no host", url);
+    memcpy(host, start, n);
+    host[n] = '\0';
+    return 0;
+}
+
+/* List the configured registry, live. */
+static int registry_list(const imgd_api_ctx *ctx, imgd_remote_image **rows, size_t *n,
+                         imgd_error **err)
+{
+    const imgd_config *cfg = ctx->cfg;
+    if (!cfg->harbor_url || !*cfg->harbor_url)
+        return imgd_error_set(err, EINVAL, "Harbor configuration incomplete");
+    if (cfg->harbor_type && strcmp(cfg->harbor_type, "distribution") == 0) {
+        char host[256];
+        int r = url_host(host, sizeof(host), cfg->harbor_url, err);
+        if (r < 0)
+            return r;
+        imgd_credentials creds = {.username = cfg->harbor_username,
+                                  .password = cfg->harbor_password};
+        return imgd_catalog_list(rows, n, ctx->registry, host, cfg->harbor_username ? &creds : NULL,
+                                 (unsigned)cfg->harbor_parallel, err);
+    }
+    imgd_harbor_options o = {.url = cfg->harbor_url,
+                             .username = cfg->harbor_username,
+                             .password = cfg->harbor_password,
+                             .verify_tls = cfg->harbor_verify_tls,
+                             .project = cfg->harbor_project,
+                             .timeout_ms = (long)cfg->harbor_timeout * 1000,
+                             .parallel = (unsigned)cfg->harbor_parallel};
+    return imgd_harbor_list(rows, n, &o, err);
+}
+
+static json_t *registry_rows_json(const imgd_remote_image *rows, size_t n, unsigned opts)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        char size[32];
+        imgd_humanize_natural(size, sizeof(size), rows[i].size);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "repository", rows[i].repository, "tag",
+                              rows[i].tag, "digest", rows[i].digest, "size", size, "project",
+                              rows[i].project);
+        if (o && (opts & OPT_DETAIL))
+            json_object_set_new(o, "bytes", json_integer((json_int_t)rows[i].size));
+        if (!o || json_array_append_new(arr, o) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* The registry's rows: from the cache while it is younger than inventory_cache_ttl, else live
+ * (and cached when a TTL is set). Failures are never cached. */
+static json_t *registry_json(imgd_inventory_face *f, const imgd_api_ctx *ctx, unsigned opts,
+                             imgd_error **err)
+{
+    uint64_t ttl = (uint64_t)ctx->cfg->inventory_cache_ttl * 1000000u;
+    json_t *arr = NULL;
+    if (ttl > 0) {
+        pthread_mutex_lock(&f->lock);
+        if (f->remote.valid && imgd_now_monotonic_usec() - f->remote.taken < ttl)
+            arr = registry_rows_json(f->remote.rows, f->remote.n, opts);
+        pthread_mutex_unlock(&f->lock);
+        if (arr)
+            return arr;
+    }
+    imgd_remote_image *rows = NULL;
+    size_t n = 0;
+    uint64_t started = imgd_now_monotonic_usec();
+    if (registry_list(ctx, &rows, &n, err) < 0)
+        return NULL;
+    arr = registry_rows_json(rows, n, opts);
+    if (ttl > 0) {
+        pthread_mutex_lock(&f->lock);
+        imgd_remote_images_free(f->remote.rows, f->remote.n);
+        f->remote = (remote_cache){rows, n, started, true};
+        pthread_mutex_unlock(&f->lock);
+    } else {
+        imgd_remote_images_free(rows, n);
+    }
+    if (!arr)
+        imgd_error_set(err, ENOMEM, "out of memory");
+    return arr;
+}
+
+static int add_error(json_t *errors, const char *source, const char *message)
+{
+    return json_array_append_new(errors,
+                                 json_pack("{s:s, s:s}", "source", source, "error", message));
+}
+
+/* The local rows into *rows and the failed sources into errors; never fails the answer. */
+static void local_part(imgd_inventory_face *f, const imgd_api_ctx *ctx, unsigned opts,
+                       json_t **rows, json_t *errors)
+{
+    imgd_error *e = NULL;
+    imgd_local_snapshot *snap = NULL;
+    if (imgd_inventory_local(ctx->inventory, &snap, &e) < 0) {
+        add_error(errors, "local", e->message);
+        imgd_error_free(e);
+        return;
+    }
+    for (char **p = snap->errors; *p; p++) {
+        char *tab = strchr(*p, '\t');
+        char source[16];
+        snprintf(source, sizeof(source), "%.*s", tab ? (int)(tab - *p) : 0, *p);
+        add_error(errors, tab ? source : "local", tab ? tab + 1 : *p);
+    }
+    *rows = rows_json(f, snap, opts, &e);
+    if (!*rows) {
+        add_error(errors, "local", e ? e->message : "out of memory");
+        imgd_error_free(e);
+    }
+    imgd_local_snapshot_unref(snap);
+}
+
+typedef struct images_job {
+    const imgd_api_ctx *ctx;
+    unsigned opts;
+} images_job;
+
+/* The listing runs as a job: a registry may take seconds to answer, and the server's threads
+ * are not held meanwhile. */
+static int run_images(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err)
+{
+    (void)job;
+    const images_job *j = arg;
+    imgd_inventory_face *f = j->ctx->inventory_face;
+    json_t *local = NULL, *registry = NULL, *errors = json_array();
+    if (!errors)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    if (!(j->opts & OPT_SOURCE_REGISTRY))
+        local_part(f, j->ctx, j->opts, &local, errors);
+    if (!(j->opts & (OPT_SOURCE_STORE | OPT_SOURCE_CRI))) {
+        imgd_error *e = NULL;
+        registry = registry_json(f, j->ctx, j->opts, &e);
+        if (!registry) {
+            if (j->ctx->cfg->harbor_url && *j->ctx->cfg->harbor_url)
+                log_warning("inventory: registry listing failed: %s", e->message);
+            add_error(errors, "harbor", e->message);
+            imgd_error_free(e);
+        }
+    }
+    json_t *body = json_pack("{s:o, s:o, s:o}", "containerd_images", local ? local : json_array(),
+                             "harbor_images", registry ? registry : json_array(), "errors", errors);
+    if (!body || imgd_resp_json(resp, 200, body, j->ctx->cfg->json_pretty) < 0)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+int inventory_images(imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    unsigned opts = 0;
+    int r = parse_options(req, &opts, true, err);
+    if (r < 0)
+        return r;
+    images_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    *j = (images_job){req->ctx, opts};
+    imgd_job_spec spec = {.fn = run_images, .arg = j, .free_arg = free};
+    return imgd_resp_job(resp, &spec) < 0 ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
+}
