@@ -157,15 +157,14 @@ static char *errors_text(const imgd_local_snapshot *snap)
 {
     size_t len = 1;
     for (char **e = snap->errors; *e; e++)
-        len += strlen(*e) + 3;
+        len += strlen(*e) + 4;
     char *text = calloc(1, len);
+    size_t used = 0;
     for (char **e = snap->errors; text && *e; e++) {
-        if (*text)
-            strcat(text, "; ");
-        strcat(text, *e);
-        char *tab = strchr(text + strlen(text) - strlen(*e), '\t');
-        if (tab)
-            *tab = ':'; /* "cri\tmsg" -> "cri:msg" */
+        const char *tab = strchr(*e, '\t'); /* "cri\tmsg" -> "cri: msg" */
+        int source_len = tab ? (int)(tab - *e) : 0;
+        used += (size_t)snprintf(text + used, len - used, "%s%.*s%s%s", used ? "; " : "",
+                                 source_len, *e, tab ? ": " : "", tab ? tab + 1 : *e);
     }
     return text;
 }

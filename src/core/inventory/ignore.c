@@ -110,7 +110,7 @@ int imgd_ignore_parse(imgd_ignore_list **out, const char *text, size_t len, char
     const char *p = text, *end = text + len;
     if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
         p += 3; /* a BOM, as spreadsheet programs write */
-    _cleanup_free_ char *buf = malloc(len + 1);
+    _cleanup_free_ char *buf = calloc(1, len + 1);
     char *fields[MAX_FIELDS];
     if (!buf)
         return imgd_error_set(err, ENOMEM, "out of memory");

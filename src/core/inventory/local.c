@@ -404,7 +404,7 @@ int imgd_inventory_rows(imgd_inventory_row **out, size_t *n_out, const imgd_loca
                         imgd_ignore_file *ignore, bool no_trunc, const char *source,
                         imgd_error **err)
 {
-    _cleanup_free_ const imgd_local_image **order = calloc(snap->n + 1, sizeof(*order));
+    _cleanup_free_ const imgd_local_image **order = calloc(snap->n + 1, sizeof(const imgd_local_image *));
     if (!order)
         return imgd_error_set(err, ENOMEM, "out of memory");
     size_t k = 0;
@@ -414,7 +414,7 @@ int imgd_inventory_rows(imgd_inventory_row **out, size_t *n_out, const imgd_loca
             continue;
         order[k++] = img;
     }
-    qsort(order, k, sizeof(*order), by_ref);
+    qsort(order, k, sizeof(const imgd_local_image *), by_ref);
     imgd_inventory_row *rows = NULL;
     size_t n = 0, cap = 0;
     row_set set = {0};
