@@ -354,27 +354,53 @@ static int client_stream_finish(client_buf *buf)
     return client_deliver_line(buf);
 }
 
-/* One request; the body goes where buf says. The request body text is wiped: a pull's holds
- * registry credentials. */
-static int client_perform(imgd_client_response *out, imgd_client *c, const char *method,
-                          const char *path, const json_t *body, const char *accept, client_buf *buf,
-                          imgd_error **err)
+/* What one request holds while it runs. It stays in place from start to finish: curl keeps
+ * pointers to errbuf and buf. */
+typedef struct client_xfer {
+    CURL *curl;
+    struct curl_slist *headers;
+    char *body_text; /* the request body; wiped, as a pull's holds registry credentials */
+    client_buf *buf; /* borrowed: where the answer goes */
+    char errbuf[CURL_ERROR_SIZE];
+} client_xfer;
+
+static void client_xfer_dispose(client_xfer *x)
 {
-    _cleanup_secret_ char *body_text = NULL;
-    if (body && !(body_text = json_dumps(body, JSON_COMPACT)))
+    client_curl_cleanupp(&x->curl);
+    client_slist_freep(&x->headers);
+    imgd_secret_free(x->body_text);
+    if (x->buf)
+        imgd_buf_dispose(&x->buf->b);
+    x->curl = NULL;
+    x->headers = NULL;
+    x->body_text = NULL;
+}
+
+/* Make the easy handle of a request, ready to perform; the body goes where x->buf says. */
+static int client_xfer_start(client_xfer *x, const imgd_client *c, const char *method,
+                             const char *path, const json_t *body, const char *accept,
+                             imgd_error **err)
+{
+    x->errbuf[0] = '\0';
+    if (body && !(x->body_text = json_dumps(body, JSON_COMPACT)))
         return imgd_error_set(err, ENOMEM, "out of memory");
-    _cleanup_(client_curl_cleanupp) CURL *curl = curl_easy_init();
-    _cleanup_(client_slist_freep) struct curl_slist *headers = NULL;
-    _cleanup_free_ char *data = NULL; /* takes the buffer's bytes so that every return frees it */
-    char errbuf[CURL_ERROR_SIZE] = "";
-    buf->curl = curl;
-    if (!curl || client_setup(c, curl, buf, errbuf) < 0 ||
-        client_setup_request(c, curl, &headers, method, path, accept, body_text) < 0)
+    x->curl = curl_easy_init();
+    x->buf->curl = x->curl;
+    if (!x->curl || client_setup(c, x->curl, x->buf, x->errbuf) < 0 ||
+        client_setup_request(c, x->curl, &x->headers, method, path, accept, x->body_text) < 0)
         return imgd_error_set(err, ENOMEM, "cannot set up a request to imgd at %s", c->target);
-    CURLcode rc = curl_easy_perform(curl);
+    return 0;
+}
+
+/* The outcome of a performed request that ended with rc: the answer into *out, or why none
+ * came. */
+static int client_xfer_finish(imgd_client_response *out, client_xfer *x, const imgd_client *c,
+                              CURLcode rc, imgd_error **err)
+{
+    client_buf *buf = x->buf;
     int r = rc == CURLE_OK ? client_stream_finish(buf) : buf->line_r;
     size_t len = buf->b.len;
-    data = buf->b.data; /* the buffer is done with: own its bytes directly */
+    _cleanup_free_ char *data = buf->b.data; /* the buffer is done with: own its bytes directly */
     buf->b = (imgd_buf){0};
     if (r < 0) { /* on_line ended the request */
         if (err && !*err)
@@ -382,15 +408,27 @@ static int client_perform(imgd_client_response *out, imgd_client *c, const char 
         return r;
     }
     if (rc != CURLE_OK)
-        return client_transport_error(c, curl, rc, buf, errbuf, err);
+        return client_transport_error(c, x->curl, rc, buf, x->errbuf, err);
     long status = 0;
-    if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+    if (curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
         return imgd_error_set(err, EPROTO, "no HTTP status from imgd at %s", c->target);
     if (!data && !(data = strdup("")))
         return imgd_error_set(err, ENOMEM, "out of memory");
     data[len] = '\0'; /* a stream leaves its last line's bytes behind len */
     *out = (imgd_client_response){.status = status, .body = TAKE_PTR(data), .len = len};
     return 0;
+}
+
+/* One request, performed at once; the body goes where buf says. */
+static int client_perform(imgd_client_response *out, imgd_client *c, const char *method,
+                          const char *path, const json_t *body, const char *accept, client_buf *buf,
+                          imgd_error **err)
+{
+    _cleanup_(client_xfer_dispose) client_xfer x = {.buf = buf};
+    int r = client_xfer_start(&x, c, method, path, body, accept, err);
+    if (r < 0)
+        return r;
+    return client_xfer_finish(out, &x, c, curl_easy_perform(x.curl), err);
 }
 
 int imgd_client_request(imgd_client_response *out, imgd_client *c, const char *method,
@@ -494,4 +532,91 @@ int imgd_client_call(json_t **out, long *out_status, imgd_client *c, const char 
     json_decref(v);
     imgd_client_response_dispose(&resp);
     return r;
+}
+
+/* ---- several requests at once ---- */
+
+/* The state of one item of a batch while its request runs. */
+typedef struct client_slot {
+    client_xfer x;
+    client_buf buf;
+    bool running; /* its easy handle is on the multi handle */
+} client_slot;
+
+static void client_batch_start(CURLM *multi, imgd_client_batch_item *it, client_slot *s)
+{
+    s->buf = (client_buf){.lines = -1};
+    s->x.buf = &s->buf;
+    it->r = client_xfer_start(&s->x, it->client, it->method, it->path, NULL, "application/json",
+                              &it->err);
+    if (it->r == 0 && curl_multi_add_handle(multi, s->x.curl) != CURLM_OK)
+        it->r = imgd_error_set(&it->err, ENOMEM, "cannot set up a request to imgd at %s",
+                               it->client->target);
+    s->running = it->r == 0;
+    if (!s->running)
+        client_xfer_dispose(&s->x);
+}
+
+/* Take the item off the multi handle and record its outcome; mc is set when the multi handle
+ * failed before the request could end. */
+static void client_batch_end(CURLM *multi, imgd_client_batch_item *it, client_slot *s, CURLcode rc,
+                             CURLMcode mc)
+{
+    curl_multi_remove_handle(multi, s->x.curl);
+    s->running = false;
+    if (mc != CURLM_OK)
+        it->r = imgd_error_set(&it->err, ENOMEM, "request to imgd at %s cut short: %s",
+                               it->client->target, curl_multi_strerror(mc));
+    else
+        it->r = client_xfer_finish(&it->response, &s->x, it->client, rc, &it->err);
+    client_xfer_dispose(&s->x);
+}
+
+/* Record the requests that ended; returns how many did. */
+static size_t client_batch_collect(CURLM *multi, imgd_client_batch_item *items, client_slot *slots,
+                                   size_t n)
+{
+    size_t ended = 0;
+    int left = 0;
+    const CURLMsg *m;
+    while ((m = curl_multi_info_read(multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        size_t i = 0;
+        while (i < n && !(slots[i].running && slots[i].x.curl == m->easy_handle))
+            i++;
+        assert(i < n);
+        client_batch_end(multi, &items[i], &slots[i], m->data.result, CURLM_OK);
+        ended++;
+    }
+    return ended;
+}
+
+void imgd_client_request_all(imgd_client_batch_item *items, size_t n, size_t max_parallel)
+{
+    assert(max_parallel > 0);
+    _cleanup_free_ client_slot *slots = calloc(n ? n : 1, sizeof(*slots));
+    CURLM *multi = slots ? curl_multi_init() : NULL;
+    CURLMcode mc = multi ? CURLM_OK : CURLM_OUT_OF_MEMORY;
+    size_t next = 0, running = 0;
+    while (mc == CURLM_OK && (next < n || running > 0)) {
+        for (; next < n && running < max_parallel; next++) {
+            client_batch_start(multi, &items[next], &slots[next]);
+            running += slots[next].running;
+        }
+        int still = 0;
+        mc = curl_multi_perform(multi, &still);
+        running -= client_batch_collect(multi, items, slots, n);
+        if (mc == CURLM_OK && running > 0)
+            mc = curl_multi_poll(multi, NULL, 0, 1000, NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (slots && slots[i].running)
+            client_batch_end(multi, &items[i], &slots[i], CURLE_OK, mc);
+        else if (i >= next)
+            items[i].r = imgd_error_set(&items[i].err, ENOMEM, "request to imgd at %s not made: %s",
+                                        items[i].client->target, curl_multi_strerror(mc));
+    }
+    if (multi)
+        curl_multi_cleanup(multi);
 }

@@ -82,6 +82,24 @@ int imgd_client_stream(imgd_client_response *out, imgd_client *c, const char *me
                        const char *path, const json_t *body, const char *accept,
                        imgd_client_line_fn on_line, void *ctx, imgd_error **err);
 
+/* One request of imgd_client_request_all(): the caller fills client, method and path; the call
+ * fills r and either response (r == 0) or err (r < 0). */
+typedef struct imgd_client_batch_item {
+    imgd_client *client;           /* borrowed; several items may share one */
+    const char *method;            /* borrowed */
+    const char *path;              /* borrowed; starts with '/' */
+    int r;                         /* 0, or the negative errno imgd_client_request() would return */
+    imgd_client_response response; /* owned by the caller after the call when r == 0 */
+    imgd_error *err;               /* owned by the caller after the call when r < 0 */
+} imgd_client_batch_item;
+
+/* Send the bodiless requests of items[0..n) concurrently on one curl multi handle, at most
+ * max_parallel (> 0) in flight, each as imgd_client_request() would send it and with its own
+ * client's timeout, counted from its own start; a request that fails does not stop the others.
+ * Returns when every item has its outcome. A failure of the multi handle itself (out of memory)
+ * becomes the error of each item it cut short. Single-threaded, like the rest of the client. */
+void imgd_client_request_all(imgd_client_batch_item *items, size_t n, size_t max_parallel);
+
 /* imgd_client_request() with the answer decoded: returns 0 with a new reference in *out and the
  * status in *out_status when the status is 2xx, or is also_ok (when not 0) with a JSON object
  * body that holds no "error". Any other status becomes -EIO with the message of

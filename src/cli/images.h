@@ -14,7 +14,7 @@
 
 #define IMGD_CLI_EXIT_USAGE 2
 
-/* The options only image commands take; a command lists those it accepts. */
+/* The options only image commands and get take; a command lists those it accepts. */
 enum {
     IMGD_CLI_OPT_QUIET = 1u << 0,    /* -q, --quiet */
     IMGD_CLI_OPT_NO_TRUNC = 1u << 1, /* --no-trunc */
@@ -23,6 +23,7 @@ enum {
     IMGD_CLI_OPT_PLATFORM = 1u << 4, /* --platform P */
     IMGD_CLI_OPT_TAG = 1u << 5,      /* --tag NAME */
     IMGD_CLI_OPT_CREDS = 1u << 6,    /* --creds, --username, --password */
+    IMGD_CLI_OPT_NODES = 1u << 7,    /* --nodes LIST (get) */
 };
 
 /* What an image command runs with. Every pointer is borrowed. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* imgctl: the command-line client of imgd. It resolves which server to talk to (flag,
  * environment, user config, system config, default), makes one or two requests through
- * client.h and prints the answer as a table or as JSON. The image commands live in images.c.
+ * client.h and prints the answer as a table or as JSON. The image commands live in images.c,
+ * get (the inventory lists, also from several nodes) in get.c.
  *
  * Exit status: 0 success, 1 no answer or an error answer from imgd, 2 usage error. */
 #include <curl/curl.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "get.h"
 #include "images.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -34,6 +36,7 @@
 typedef enum cli_format {
     CLI_FORMAT_TABLE,
     CLI_FORMAT_JSON,
+    CLI_FORMAT_CSV, /* get only */
 } cli_format;
 
 /* The parsed command line; every string is borrowed from argv. */
@@ -47,6 +50,7 @@ typedef struct cli_args {
     /* options of the image commands */
     unsigned image_opts; /* IMGD_CLI_OPT_* given */
     const char *platform, *tag, *creds, *username, *password;
+    const char *nodes; /* get --nodes */
 } cli_args;
 
 /* The keys imgctl reads from one config file. */
@@ -319,10 +323,10 @@ static int cli_settings_resolve(cli_settings *out, const cli_args *a, imgd_error
     return 0;
 }
 
-static int cli_client_open(imgd_client **out, const cli_args *a, const cli_settings *s,
-                           imgd_error **err)
+/* The options of a client for the effective server; the strings are borrowed from a and s. */
+static imgd_client_options cli_client_options(const cli_args *a, const cli_settings *s)
 {
-    imgd_client_options opts = {
+    return (imgd_client_options){
         .server = s->server,
         .token = s->token,
         .cacert = a->cacert,
@@ -331,6 +335,12 @@ static int cli_client_open(imgd_client **out, const cli_args *a, const cli_setti
         .insecure = a->insecure,
         .timeout_sec = a->timeout_sec,
     };
+}
+
+static int cli_client_open(imgd_client **out, const cli_args *a, const cli_settings *s,
+                           imgd_error **err)
+{
+    imgd_client_options opts = cli_client_options(a, s);
     return imgd_client_new(out, &opts, err);
 }
 
@@ -543,6 +553,11 @@ static void cli_usage(FILE *f)
           "  rmi [-f] REF...     remove names, and each image with its last name\n"
           "  inspect REF         show an image, its layers and config as JSON\n"
           "  prune               remove images without names, and unused layers\n"
+          "  get [local|harbor|all] [--no-trunc] [--nodes NODE,...]\n"
+          "                      the inventory lists: local (the default) the node's images as\n"
+          "                      crictl lists them, harbor the registry's, all both; sources\n"
+          "                      that could not be listed are named on stderr as\n"
+          "                      'error: SOURCE: MESSAGE' and do not change the exit status\n"
           "  help                show this help\n"
           "\n"
           "Options:\n"
@@ -557,13 +572,15 @@ static void cli_usage(FILE *f)
           "  -k, --insecure      do not verify the https server's certificate\n"
           "      --timeout SEC   give up on a request after SEC seconds (default 30); pull:\n"
           "                      on connecting, and when no progress came for 300 s or SEC\n"
-          "  -o, --output FMT    table (default) or json\n"
+          "  -o, --output FMT    table (default) or json; get: also csv (one list: local or\n"
+          "                      harbor), whose local header serves as imgd's ignore file; get's\n"
+          "                      json is the server's answer unchanged\n"
           "  -h, --help          show this help\n"
           "      --version       show the client version\n"
           "\n"
           "Options of the image commands:\n"
           "  -q, --quiet         images: print only the image IDs; pull: print only the ID\n"
-          "      --no-trunc      images: show whole image IDs\n"
+          "      --no-trunc      images, get: show whole image IDs (get: and digests)\n"
           "      --digests       images: add a DIGEST column\n"
           "  -f, --force         rmi: remove an image by ID with all its names, or in use\n"
           "      --platform P    pull, import: OS/ARCH[/VARIANT] to pick from a multi-platform\n"
@@ -573,6 +590,13 @@ static void cli_usage(FILE *f)
           "                      pull: registry credentials; the password defaults to\n"
           "                      $IMGCTL_REGISTRY_PASSWORD (prefer it: other users can see\n"
           "                      the arguments of a process)\n"
+          "      --nodes NODE,...\n"
+          "                      get: ask these imgd servers at once (NODE: a server URL, or\n"
+          "                      HOST[:PORT] for http://HOST:5375) and show which image is on\n"
+          "                      which node (NODES: their names, or all); with all, also the\n"
+          "                      images no node's registry holds by name and tag. --token, the\n"
+          "                      TLS options and --timeout apply to every node; a node that\n"
+          "                      fails gets a line on stderr, the others are shown, exit 1\n"
           "\n"
           "Config files: $XDG_CONFIG_HOME/imgctl/config (default ~/.config/imgctl/config), then\n"
           "/etc/imgctl/config; lines key=value with the keys server and token, # comments.\n"
@@ -595,6 +619,7 @@ enum {
     OPT_CREDS,
     OPT_USERNAME,
     OPT_PASSWORD,
+    OPT_NODES,
 };
 
 static const struct option cli_long_options[] = {
@@ -617,6 +642,7 @@ static const struct option cli_long_options[] = {
     {"creds", required_argument, NULL, OPT_CREDS},
     {"username", required_argument, NULL, OPT_USERNAME},
     {"password", required_argument, NULL, OPT_PASSWORD},
+    {"nodes", required_argument, NULL, OPT_NODES},
     {NULL, 0, NULL, 0},
 };
 
@@ -641,9 +667,10 @@ static const struct cli_image_option {
     {OPT_CREDS, IMGD_CLI_OPT_CREDS, "--creds"},
     {OPT_USERNAME, IMGD_CLI_OPT_CREDS, "--username"},
     {OPT_PASSWORD, IMGD_CLI_OPT_CREDS, "--password"},
+    {OPT_NODES, IMGD_CLI_OPT_NODES, "--nodes"},
 };
 
-/* Record an option of the image commands; false when opt is not one. */
+/* Record an option of the image commands or get; false when opt is not one. */
 static bool cli_image_option(cli_args *a, int opt)
 {
     const char **slot = opt == OPT_PLATFORM   ? &a->platform
@@ -651,6 +678,7 @@ static bool cli_image_option(cli_args *a, int opt)
                         : opt == OPT_CREDS    ? &a->creds
                         : opt == OPT_USERNAME ? &a->username
                         : opt == OPT_PASSWORD ? &a->password
+                        : opt == OPT_NODES    ? &a->nodes
                                               : NULL;
     for (size_t i = 0; i < IMGD_ARRAY_SIZE(cli_image_options); i++) {
         if (cli_image_options[i].opt != opt)
@@ -694,9 +722,13 @@ static int cli_option(cli_args *a, int opt, char **argv)
         a->timeout_sec = (long)n;
         break;
     case 'o':
-        if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0)
-            return imgd_cli_usage_error("unknown output format '%s': use table or json", optarg);
-        a->format = strcmp(optarg, "json") == 0 ? CLI_FORMAT_JSON : CLI_FORMAT_TABLE;
+        if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0 &&
+            strcmp(optarg, "csv") != 0)
+            return imgd_cli_usage_error("unknown output format '%s': use table, json or csv",
+                                        optarg);
+        a->format = strcmp(optarg, "json") == 0  ? CLI_FORMAT_JSON
+                    : strcmp(optarg, "csv") == 0 ? CLI_FORMAT_CSV
+                                                 : CLI_FORMAT_TABLE;
         break;
     case 'h':
         cli_usage(stdout);
@@ -759,6 +791,8 @@ static int cli_run_image_command(const cli_args *a, const imgd_cli_image_command
     int n_args = a->n_words - 1;
     if (refused)
         return imgd_cli_usage_error("%s does not take %s", ic->name, refused);
+    if (a->format == CLI_FORMAT_CSV)
+        return imgd_cli_usage_error("%s does not print CSV: -o csv is for get", ic->name);
     if (n_args < ic->min_args || (ic->max_args >= 0 && n_args > ic->max_args))
         return ic->max_args == 0
                    ? imgd_cli_usage_error("%s takes no arguments", ic->name)
@@ -787,6 +821,34 @@ static int cli_run_image_command(const cli_args *a, const imgd_cli_image_command
     return ic->run(&ia);
 }
 
+/* get talks to the effective server, or with --nodes to each node given with the same token,
+ * TLS files and timeout. */
+static int cli_run_get(const cli_args *a)
+{
+    const char *refused = cli_image_option_refused(a, IMGD_CLI_OPT_NO_TRUNC | IMGD_CLI_OPT_NODES);
+    if (refused)
+        return imgd_cli_usage_error("get does not take %s", refused);
+    if (a->n_words > 2)
+        return imgd_cli_usage_error("usage: imgctl get [local|harbor|all]");
+    if (a->nodes && a->server)
+        return imgd_cli_usage_error("give --server or --nodes, not both");
+    _cleanup_(cli_settings_dispose) cli_settings s = {0};
+    _cleanup_error_ imgd_error *err = NULL;
+    if (cli_settings_resolve(&s, a, &err) < 0)
+        return imgd_cli_fail(err);
+    imgd_client_options opts = cli_client_options(a, &s);
+    imgd_cli_get_args ga = {
+        .client = &opts,
+        .format = a->format == CLI_FORMAT_JSON  ? IMGD_CLI_GET_JSON
+                  : a->format == CLI_FORMAT_CSV ? IMGD_CLI_GET_CSV
+                                                : IMGD_CLI_GET_TABLE,
+        .no_trunc = a->image_opts & IMGD_CLI_OPT_NO_TRUNC,
+        .which = a->n_words == 2 ? a->words[1] : NULL,
+        .nodes = a->nodes,
+    };
+    return imgd_cli_get(&ga);
+}
+
 static int cli_dispatch(const cli_args *a)
 {
     const char *cmd = a->words[0];
@@ -794,6 +856,8 @@ static int cli_dispatch(const cli_args *a)
         cli_usage(stdout);
         return EXIT_SUCCESS;
     }
+    if (strcmp(cmd, "get") == 0)
+        return cli_run_get(a);
     const imgd_cli_image_command *ic = imgd_cli_image_command_find(cmd);
     if (ic)
         return cli_run_image_command(a, ic);
@@ -802,6 +866,8 @@ static int cli_dispatch(const cli_args *a)
                  strcmp(cmd, "log-level") == 0 || strcmp(cmd, "config") == 0;
     if (!known)
         return imgd_cli_usage_error("unknown command '%s'", cmd);
+    if (a->format == CLI_FORMAT_CSV)
+        return imgd_cli_usage_error("%s does not print CSV: -o csv is for get", cmd);
     if (refused)
         return imgd_cli_usage_error("%s does not take %s", cmd, refused);
     if (strcmp(cmd, "log-level") != 0 && a->n_words > 1)
