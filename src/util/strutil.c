@@ -125,3 +125,21 @@ bool imgd_memeq_const(const void *a, const void *b, size_t len)
         diff |= x[i] ^ y[i];
     return diff == 0;
 }
+
+bool imgd_http_is_tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+bool imgd_http_is_ctl(char c)
+{
+    return ((unsigned char)c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+const char *imgd_http_skip_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}

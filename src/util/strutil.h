@@ -35,3 +35,9 @@ char *imgd_str_strip_controls(char *s, size_t len);
 
 /* Constant-time comparison of two equally long buffers; true when equal. */
 bool imgd_memeq_const(const void *a, const void *b, size_t len);
+
+/* HTTP header grammar (RFC 9110): a tchar of a token; a control character (not HTAB) that no
+ * header value may hold; p past optional whitespace (spaces and tabs). */
+bool imgd_http_is_tchar(char c);
+bool imgd_http_is_ctl(char c);
+const char *imgd_http_skip_ows(const char *p);

@@ -162,13 +162,31 @@ static void test_memeq_const(void **state)
     assert_false(imgd_memeq_const("token", "tokeN", 5));
 }
 
+static void test_http_grammar(void **state)
+{
+    (void)state;
+    for (const char *c = "!#$%&'*+-.^_`|~azAZ09"; *c; c++)
+        assert_true(imgd_http_is_tchar(*c));
+    for (const char *c = " \t\"(),/:;<=>?@[\\]{}"; *c; c++)
+        assert_false(imgd_http_is_tchar(*c));
+    assert_false(imgd_http_is_tchar('\0'));
+    assert_false(imgd_http_is_tchar((char)0xc3));
+    assert_true(imgd_http_is_ctl('\r'));
+    assert_true(imgd_http_is_ctl('\0'));
+    assert_true(imgd_http_is_ctl(0x7f));
+    assert_false(imgd_http_is_ctl('\t'));
+    assert_false(imgd_http_is_ctl(' '));
+    assert_string_equal(imgd_http_skip_ows(" \t x "), "x ");
+    assert_string_equal(imgd_http_skip_ows(""), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_int64_valid), cmocka_unit_test(test_parse_int64_invalid),
         cmocka_unit_test(test_parse_int64_range), cmocka_unit_test(test_parse_bool),
         cmocka_unit_test(test_prefix_suffix),     cmocka_unit_test(test_strv),
-        cmocka_unit_test(test_memeq_const),
+        cmocka_unit_test(test_memeq_const),       cmocka_unit_test(test_http_grammar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

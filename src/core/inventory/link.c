@@ -9,29 +9,11 @@
 
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/strutil.h"
 
 #define LINK_ERR(err, why) imgd_error_set(err, EINVAL, "invalid Link header: " why)
 
 /* ---- the header ---- */
-
-/* RFC 7230 tchar */
-static bool link_is_tchar(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool link_is_ctl(char c)
-{
-    return ((unsigned char)c < 0x20 && c != '\t') || c == 0x7f;
-}
-
-static const char *link_skip_ows(const char *p)
-{
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return p;
-}
 
 /* True when the space-separated relation types in value include "next". */
 static bool link_rel_is_next(const char *value, size_t len)
@@ -65,7 +47,7 @@ static int link_read_value(const char **pp, char *val, size_t *len, imgd_error *
         }
         p++;
     } else {
-        while (link_is_tchar(*p))
+        while (imgd_http_is_tchar(*p))
             val[n++] = *p++;
         if (n == 0)
             return LINK_ERR(err, "parameter without a value after '='");
@@ -82,24 +64,24 @@ static int link_read_params(const char **pp, bool *next, char *val, imgd_error *
     const char *p = *pp;
     bool seen_rel = false;
     for (;;) {
-        p = link_skip_ows(p);
+        p = imgd_http_skip_ows(p);
         if (*p == ',' || *p == '\0')
             break;
         if (*p != ';')
             return LINK_ERR(err, "expected ';' or ',' after a link");
-        p = link_skip_ows(p + 1);
+        p = imgd_http_skip_ows(p + 1);
         if (*p == ';' || *p == ',' || *p == '\0')
             continue; /* an empty parameter */
         const char *name = p;
-        while (link_is_tchar(*p))
+        while (imgd_http_is_tchar(*p))
             p++;
         size_t name_len = (size_t)(p - name);
         if (name_len == 0)
             return LINK_ERR(err, "expected a parameter name");
-        p = link_skip_ows(p);
+        p = imgd_http_skip_ows(p);
         size_t len = 0;
         if (*p == '=') {
-            p = link_skip_ows(p + 1);
+            p = imgd_http_skip_ows(p + 1);
             int r = link_read_value(&p, val, &len, err);
             if (r < 0)
                 return r;
@@ -119,7 +101,7 @@ int imgd_link_next(char **out, const char *header, imgd_error **err)
     if (n > IMGD_LINK_HEADER_MAX)
         return LINK_ERR(err, "longer than 8192 bytes");
     for (size_t i = 0; i < n; i++) {
-        if (link_is_ctl(header[i]))
+        if (imgd_http_is_ctl(header[i]))
             return LINK_ERR(err, "control character");
     }
     _cleanup_free_ char *val = malloc(n + 1);
@@ -127,7 +109,7 @@ int imgd_link_next(char **out, const char *header, imgd_error **err)
         return imgd_error_set(err, ENOMEM, "out of memory parsing a Link header");
     const char *p = header;
     for (;;) {
-        p = link_skip_ows(p);
+        p = imgd_http_skip_ows(p);
         if (*p == '\0')
             break;
         if (*p == ',') {

@@ -10,18 +10,12 @@
 
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/strutil.h"
 
 #define CHALLENGE_ERR(err, why, ...)                                                               \
     imgd_error_set(err, EINVAL, "invalid WWW-Authenticate header: " why, ##__VA_ARGS__)
 /* Parameter names quoted in messages are cut to this length. */
 #define NAME_SHOWN 64
-
-/* RFC 7230 tchar */
-static bool challenge_is_tchar(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
-}
 
 /* RFC 7235 token68, without its trailing '=' padding */
 static bool challenge_is_token68(char c)
@@ -30,21 +24,9 @@ static bool challenge_is_token68(char c)
            (c != '\0' && strchr("-._~+/", c));
 }
 
-static bool challenge_is_ctl(char c)
-{
-    return ((unsigned char)c < 0x20 && c != '\t') || c == 0x7f;
-}
-
-static const char *challenge_skip_ows(const char *p)
-{
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return p;
-}
-
 static const char *challenge_skip_token(const char *p)
 {
-    while (challenge_is_tchar(*p))
+    while (imgd_http_is_tchar(*p))
         p++;
     return p;
 }
@@ -59,7 +41,7 @@ static bool challenge_at_token68(const char *p)
         return false;
     while (*q == '=')
         q++;
-    q = challenge_skip_ows(q);
+    q = imgd_http_skip_ows(q);
     return *q == '\0' || *q == ',';
 }
 
@@ -94,7 +76,7 @@ static int challenge_read_quoted(char **out, const char **pp, const char *name, 
             i++;
         if (p[i] == '\0')
             return CHALLENGE_ERR(err, "unterminated quoted value of '%.*s'", (int)name_len, name);
-        if (challenge_is_ctl(p[i]))
+        if (imgd_http_is_ctl(p[i]))
             return CHALLENGE_ERR(err, "control character in the value of '%.*s'", (int)name_len,
                                  name);
         i++;
@@ -128,7 +110,7 @@ static int challenge_read_value(char **out, const char **pp, const char *name, s
     }
     const char *end = p;
     while (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '"' &&
-           !challenge_is_ctl(*end))
+           !imgd_http_is_ctl(*end))
         end++;
     if (end == p)
         return CHALLENGE_ERR(err, "parameter '%.*s' has no value", (int)name_len, name);
@@ -154,18 +136,18 @@ static int challenge_parse_params(imgd_challenge *c, const char *p, bool after_c
         if (name_len == 0)
             return CHALLENGE_ERR(err, "expected a parameter name");
         int shown = name_len > NAME_SHOWN ? NAME_SHOWN : (int)name_len;
-        p = challenge_skip_ows(p);
+        p = imgd_http_skip_ows(p);
         if (*p != '=') {
             if (after_comma) /* a bare token after a comma: the next challenge's scheme */
                 return 0;
             return CHALLENGE_ERR(err, "expected '=' after '%.*s'", shown, name);
         }
-        p = challenge_skip_ows(p + 1);
+        p = imgd_http_skip_ows(p + 1);
         char **field = challenge_field(c, name, name_len);
         int r = challenge_read_value(field && !*field ? field : NULL, &p, name, (size_t)shown, err);
         if (r < 0)
             return r;
-        p = challenge_skip_ows(p);
+        p = imgd_http_skip_ows(p);
         if (*p == '\0')
             return 0;
         if (*p != ',')
@@ -202,7 +184,7 @@ int imgd_challenge_parse(imgd_challenge *out, const char *header, imgd_error **e
         if (*s >= 'A' && *s <= 'Z')
             *s = (char)(*s - 'A' + 'a');
     }
-    p = challenge_skip_ows(p);
+    p = imgd_http_skip_ows(p);
     if (!challenge_at_token68(p)) {
         /* "Basic, realm=x" and "Bearer , realm=x": a parameter after the comma still belongs
          * to this challenge, since a challenge cannot start with one */
