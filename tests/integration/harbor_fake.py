@@ -48,6 +48,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from localserver import LocalServer
+
 __all__ = ["harbor", "HarborFake", "Project", "Repository", "Artifact", "ADMIN", "ADMIN_PASSWORD",
            "DEV", "DEV_PASSWORD", "ROBOT", "ROBOT_SECRET", "PAGE_SIZE_MAX"]
 
@@ -125,9 +127,11 @@ class _Server(ThreadingHTTPServer):
         pass  # a client that gave up (a timeout test) closed its end: nothing to report
 
 
-class HarborFake:
+class HarborFake(LocalServer):
     """See the module doc. Attributes: url, port, projects, users ({name: password}), robots
     ({name: (secret, project)}), admins, delay (s), requests, max_in_flight; inject()."""
+    handler = _Handler
+    server_class = _Server
 
     def __init__(self):
         self.projects = []
@@ -141,7 +145,6 @@ class HarborFake:
         self._clock = BASE_TIME
         self._lock = threading.Lock()
         self._inject = []
-        self._server = self._thread = None
 
     # -- content
     def _next_id(self):
@@ -255,27 +258,9 @@ class HarborFake:
 
     # -- lifecycle
     def start(self):
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
-        self.port = self._server.server_address[1]
+        super().start()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
         return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- HTTP
     def _caller(self, h):

@@ -39,7 +39,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ocibuild as ob  # noqa: E402
+from localserver import LocalServer  # noqa: E402
 
 __all__ = ["registry", "built_images", "auth_registry", "token_registry", "token_server",
            "redirect_registry", "test_images", "big_image", "archives", "fresh_image",
@@ -479,7 +480,7 @@ class _TokenHandler(BaseHTTPRequestHandler):
         self.server.owner._handle(self, "POST")
 
 
-class TokenServer:
+class TokenServer(LocalServer):
     """A Docker token server ("Bearer" flow, distribution's token spec) on 127.0.0.1.
 
     GET /token?service=S&scope=repository:NAME:ACTIONS[&scope=...]: anonymous callers get
@@ -493,6 +494,7 @@ class TokenServer:
     force_status (answer every request with this status and an error body).
     requests: one dict per request: method, path, query (dict of lists), scopes, service,
     authorization (bool), user, status, granted (the access claim)."""
+    handler = _TokenHandler
 
     def __init__(self, workdir, username="imgd-user", password=None, service=TOKEN_SERVICE,
                  issuer=TOKEN_ISSUER):
@@ -503,7 +505,6 @@ class TokenServer:
         self.service, self.issuer = service, issuer
         self.requests = []
         self._lock = threading.Lock()
-        self._server = self._thread = None
         self.reset()
 
     def reset(self):
@@ -531,27 +532,7 @@ class TokenServer:
         body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
         self.x5c = "".join(body.split())  # base64 of the DER certificate
         self._key_pem = self.key_path.read_bytes()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _TokenHandler)
-        self._server.daemon_threads = True
-        self._server.owner = self
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return super().start()
 
     # -- tokens
     def make_token(self, subject, access, expires_in=None, signer=None):
@@ -687,13 +668,14 @@ class _BlobHandler(BaseHTTPRequestHandler):
         self.server.owner._handle(self, "HEAD")
 
 
-class BlobServer:
+class BlobServer(LocalServer):
     """Stands in for the object store / CDN that registries redirect blob GETs to: serves the
     files of a registry storage dir (GET/HEAD, one `Range: bytes=a-b`), without any auth, on
     127.0.0.1 but named `localhost:PORT` in URLs, so it is another host than the registry
     and a client must not send the registry's Authorization there.
 
     requests: [{method, path, authorization (bool), range, status}]; reset() clears them."""
+    handler = _BlobHandler
 
     PREFIX = "/docker/registry/v2/blobs/"
 
@@ -701,7 +683,6 @@ class BlobServer:
         self.root = Path(root)
         self.requests = []
         self._lock = threading.Lock()
-        self._server = self._thread = None
 
     @property
     def host(self):
@@ -715,28 +696,6 @@ class BlobServer:
         with self._lock:
             self.requests.clear()
 
-    def start(self):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _BlobHandler)
-        self._server.daemon_threads = True
-        self._server.owner = self
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def _handle(self, h, method):
         path = urllib.parse.urlsplit(h.path).path
