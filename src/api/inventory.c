@@ -37,7 +37,8 @@ typedef struct remote_cache {
 
 struct imgd_inventory_face {
     imgd_ignore_file *ignore;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;       /* guards cache, next_slot, remote */
+    pthread_mutex_t build_lock; /* one encoding at a time: the waiters of a snapshot share it */
     cached_answer cache[CACHE_SLOTS];
     unsigned next_slot;
     remote_cache remote;
@@ -50,6 +51,7 @@ imgd_inventory_face *imgd_inventory_face_new(const char *ignore_file)
         return NULL;
     f->ignore = imgd_ignore_file_new(ignore_file);
     pthread_mutex_init(&f->lock, NULL);
+    pthread_mutex_init(&f->build_lock, NULL);
     return f;
 }
 
@@ -62,6 +64,7 @@ void imgd_inventory_face_free(imgd_inventory_face *f)
     imgd_remote_images_free(f->remote.rows, f->remote.n);
     imgd_ignore_file_free(f->ignore);
     pthread_mutex_destroy(&f->lock);
+    pthread_mutex_destroy(&f->build_lock);
     free(f);
 }
 
@@ -213,37 +216,69 @@ static int all_failed(imgd_response *resp, const imgd_local_snapshot *snap, imgd
     return 0;
 }
 
-int inventory_local_images(imgd_request *req, imgd_response *resp, imgd_error **err)
+/* The answer for a snapshot, from the cache or encoded (and cached). The requests woken by one
+ * snapshot arrive together: the first encodes while the others wait, then copy its answer. */
+static int local_answer(imgd_inventory_face *f, const imgd_api_ctx *ctx,
+                        const imgd_local_snapshot *snap, unsigned opts, imgd_response *resp,
+                        imgd_error **err)
 {
-    const imgd_api_ctx *ctx = req->ctx;
-    imgd_inventory_face *f = ctx->inventory_face;
-    unsigned opts = 0;
-    int r = parse_options(req, &opts, false, err);
-    if (r < 0)
-        return r;
-    imgd_local_snapshot *snap = NULL;
-    r = imgd_inventory_local(ctx->inventory, &snap, err);
-    if (r < 0)
-        return r;
-    if (snap->sources > 0 && snap->failed == snap->sources) {
-        r = all_failed(resp, snap, err);
-        imgd_local_snapshot_unref(snap);
-        return r;
-    }
     unsigned long ignore_version = imgd_ignore_file_version(f->ignore);
-    if (cache_get(f, resp, snap->generation, ignore_version, opts)) {
-        imgd_local_snapshot_unref(snap);
-        return 0;
+    int r = 0;
+    pthread_mutex_lock(&f->build_lock);
+    if (!cache_get(f, resp, snap->generation, ignore_version, opts)) {
+        json_t *rows = rows_json(f, snap, opts, err);
+        if (rows && imgd_resp_json(resp, 200, rows, ctx->cfg->json_pretty) == 0)
+            cache_put(f, resp, snap->generation, ignore_version, opts);
+        else if (rows || !(err && *err))
+            r = imgd_error_set(err, ENOMEM, "out of memory");
+        else
+            r = -(*err)->code;
     }
-    json_t *rows = rows_json(f, snap, opts, err);
-    if (rows && imgd_resp_json(resp, 200, rows, ctx->cfg->json_pretty) == 0)
-        cache_put(f, resp, snap->generation, ignore_version, opts);
-    else if (rows || !(err && *err))
-        r = imgd_error_set(err, ENOMEM, "out of memory");
+    pthread_mutex_unlock(&f->build_lock);
+    return r;
+}
+
+typedef struct inventory_job {
+    const imgd_api_ctx *ctx;
+    unsigned opts;
+} inventory_job;
+
+/* Answer with fn as a job: waiting for the runtime (or a registry) holds a thread of its own,
+ * not one of the server's, whose other connections would queue behind it. */
+static int answer_with_job(imgd_request *req, imgd_response *resp, imgd_job_fn fn, bool registry,
+                           imgd_error **err)
+{
+    unsigned opts = 0;
+    int r = parse_options(req, &opts, registry, err);
+    if (r < 0)
+        return r;
+    inventory_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    *j = (inventory_job){req->ctx, opts};
+    imgd_job_spec spec = {.fn = fn, .arg = j, .free_arg = free};
+    return imgd_resp_job(resp, &spec) < 0 ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+static int run_local_images(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err)
+{
+    (void)job;
+    const inventory_job *j = arg;
+    imgd_local_snapshot *snap = NULL;
+    int r = imgd_inventory_local(j->ctx->inventory, &snap, err);
+    if (r < 0)
+        return r;
+    if (snap->sources > 0 && snap->failed == snap->sources)
+        r = all_failed(resp, snap, err);
     else
-        r = -(*err)->code;
+        r = local_answer(j->ctx->inventory_face, j->ctx, snap, j->opts, resp, err);
     imgd_local_snapshot_unref(snap);
     return r;
+}
+
+int inventory_local_images(imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    return answer_with_job(req, resp, run_local_images, false, err);
 }
 
 /* ---- GET /images ---- */
@@ -373,17 +408,10 @@ static void local_part(imgd_inventory_face *f, const imgd_api_ctx *ctx, unsigned
     imgd_local_snapshot_unref(snap);
 }
 
-typedef struct images_job {
-    const imgd_api_ctx *ctx;
-    unsigned opts;
-} images_job;
-
-/* The listing runs as a job: a registry may take seconds to answer, and the server's threads
- * are not held meanwhile. */
 static int run_images(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err)
 {
     (void)job;
-    const images_job *j = arg;
+    const inventory_job *j = arg;
     imgd_inventory_face *f = j->ctx->inventory_face;
     json_t *local = NULL, *registry = NULL, *errors = json_array();
     if (!errors)
@@ -409,14 +437,5 @@ static int run_images(void *arg, imgd_job *job, imgd_response *resp, imgd_error 
 
 int inventory_images(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    unsigned opts = 0;
-    int r = parse_options(req, &opts, true, err);
-    if (r < 0)
-        return r;
-    images_job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return imgd_error_set(err, ENOMEM, "out of memory");
-    *j = (images_job){req->ctx, opts};
-    imgd_job_spec spec = {.fn = run_images, .arg = j, .free_arg = free};
-    return imgd_resp_job(resp, &spec) < 0 ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
+    return answer_with_job(req, resp, run_images, true, err);
 }

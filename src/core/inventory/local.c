@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/cri/cri.h"
 #include "core/store/images.h"
@@ -13,6 +14,7 @@
 #include "util/humanize.h"
 #include "util/log.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 #define CRICTL_YAML "/etc/crictl.yaml"
 #define ID_SHORT    13
@@ -28,8 +30,22 @@ struct imgd_inventory {
     pthread_cond_t fetched;
     bool fetching;
     uint64_t started, finished;
+    uint64_t last_end_usec, last_duration_usec; /* of the last fetch (monotonic) */
+    unsigned callers;                           /* inside imgd_inventory_local now */
+    unsigned last_callers;                      /* ... when the last fetch ended */
+    pthread_cond_t arrived;                     /* a caller came in (CLOCK_MONOTONIC) */
     imgd_local_snapshot *latest;
 };
+
+/* Under load, fetches run back to back: the requests answered by one fetch come back (the
+ * client reads its answer and asks again) just after the next has started, so they wait for
+ * the one after it, and the clients split into two groups that each wait two fetches. A fetch
+ * that would start right after the previous one ended therefore first waits until as many
+ * callers are in as were when that one ended, or at most this fraction of its time
+ * (GATHER_MAX_USEC at most), so that those requests join it: every answer still comes from a
+ * fetch that started after its request arrived. A lone client never waits. */
+#define GATHER_DIVISOR  2
+#define GATHER_MAX_USEC 5000
 
 /* ---- snapshots ---- */
 
@@ -159,6 +175,8 @@ static imgd_local_snapshot *fetch(imgd_inventory *inv, uint64_t generation)
 int imgd_inventory_local(imgd_inventory *inv, imgd_local_snapshot **out, imgd_error **err)
 {
     pthread_mutex_lock(&inv->lock);
+    inv->callers++;
+    pthread_cond_signal(&inv->arrived);
     /* the next fetch to start is the first one that starts after this call did */
     uint64_t need = inv->started + 1;
     while (inv->finished < need) {
@@ -167,10 +185,29 @@ int imgd_inventory_local(imgd_inventory *inv, imgd_local_snapshot **out, imgd_er
             continue;
         }
         inv->fetching = true;
+        uint64_t window = inv->last_duration_usec / GATHER_DIVISOR;
+        window = window < GATHER_MAX_USEC ? window : GATHER_MAX_USEC;
+        uint64_t since = imgd_now_monotonic_usec() - inv->last_end_usec;
+        if (inv->last_callers > 1 && since < window) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += (long)(window - since) * 1000;
+            until.tv_sec += until.tv_nsec / 1000000000;
+            until.tv_nsec %= 1000000000;
+            /* requests arriving now wait for this fetch */
+            while (inv->callers < inv->last_callers &&
+                   pthread_cond_timedwait(&inv->arrived, &inv->lock, &until) == 0)
+                ;
+        }
         uint64_t mine = ++inv->started;
         pthread_mutex_unlock(&inv->lock);
+        uint64_t t0 = imgd_now_monotonic_usec();
         imgd_local_snapshot *s = fetch(inv, mine);
+        uint64_t t1 = imgd_now_monotonic_usec();
         pthread_mutex_lock(&inv->lock);
+        inv->last_end_usec = t1;
+        inv->last_duration_usec = t1 - t0;
+        inv->last_callers = inv->callers;
         if (s) {
             imgd_local_snapshot_unref(inv->latest);
             inv->latest = s;
@@ -184,6 +221,7 @@ int imgd_inventory_local(imgd_inventory *inv, imgd_local_snapshot **out, imgd_er
         __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
     else
         s = NULL;
+    inv->callers--;
     pthread_mutex_unlock(&inv->lock);
     if (!s)
         return imgd_error_set(err, ENOMEM, "out of memory listing local images");
@@ -202,6 +240,11 @@ int imgd_inventory_new(imgd_inventory **out, const imgd_inventory_options *o, im
     inv->cri_timeout_ms = o->cri_timeout_ms > 0 ? o->cri_timeout_ms : 2000;
     pthread_mutex_init(&inv->lock, NULL);
     pthread_cond_init(&inv->fetched, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&inv->arrived, &attr);
+    pthread_condattr_destroy(&attr);
     int r = imgd_cri_endpoint_resolve(inv->endpoint, sizeof(inv->endpoint), &inv->endpoint_source,
                                       o->cri_endpoint,
                                       o->crictl_yaml ? o->crictl_yaml : CRICTL_YAML, err);
@@ -235,6 +278,7 @@ void imgd_inventory_free(imgd_inventory *inv)
     imgd_local_snapshot_unref(inv->latest);
     pthread_mutex_destroy(&inv->lock);
     pthread_cond_destroy(&inv->fetched);
+    pthread_cond_destroy(&inv->arrived);
     free(inv);
 }
 
@@ -404,7 +448,8 @@ int imgd_inventory_rows(imgd_inventory_row **out, size_t *n_out, const imgd_loca
                         imgd_ignore_file *ignore, bool no_trunc, const char *source,
                         imgd_error **err)
 {
-    _cleanup_free_ const imgd_local_image **order = calloc(snap->n + 1, sizeof(const imgd_local_image *));
+    _cleanup_free_ const imgd_local_image **order =
+        calloc(snap->n + 1, sizeof(const imgd_local_image *));
     if (!order)
         return imgd_error_set(err, ENOMEM, "out of memory");
     size_t k = 0;
