@@ -80,6 +80,7 @@ lint: build
 bench: build
 	bench/http/run.sh
 	bench/pull/run.sh
+	bench/inventory/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
