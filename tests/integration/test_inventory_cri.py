@@ -2,7 +2,11 @@
 """GET /local-images against a real containerd: the rows equal what CRI reports, formatted as
 crictl formats them; a runtime that stops is reported, never a failed request when another
 source still answers."""
+import concurrent.futures
 import signal
+import socket
+import threading
+import time
 
 from test_inventory_local import crictl_size
 
@@ -102,7 +106,6 @@ def test_every_answer_is_fresh(imgd_factory, containerd, cri_images, archives):
     containerd.ctr("images", "tag", "docker.io/imgd-test/second:1.0",
                    "docker.io/imgd-test/fresh:now")
     containerd.wait_cri_images([cri_images.second.config_digest])
-    import time
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # CRI follows ctr asynchronously; imgd adds no lag
         after = {x["repository"] for x in d.get("/local-images").json()}
@@ -111,3 +114,76 @@ def test_every_answer_is_fresh(imgd_factory, containerd, cri_images, archives):
         time.sleep(0.05)
     assert "docker.io/imgd-test/fresh" in after and "docker.io/imgd-test/fresh" not in before
     containerd.ctr("images", "rm", "docker.io/imgd-test/fresh:now")
+
+
+class CountingProxy:
+    """A unix socket in front of the runtime's that relays bytes and counts connections: imgd
+    opens one connection per CRI call, so this counts its calls. Each connection is held for
+    `delay` seconds first (a slow runtime), so that concurrent requests surely overlap one."""
+
+    def __init__(self, path, target, delay=0.0):
+        self.path, self.target, self.delay = str(path), str(target), delay
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(self.path)
+        self._sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client):
+        time.sleep(self.delay)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.connect(self.target)
+        threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+        self._pipe(client, upstream)
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self._sock.close()
+
+
+def test_each_request_asks_the_runtime_and_concurrent_ones_share(imgd_factory, containerd,
+                                                                 cri_images, tmp):
+    proxy = CountingProxy(tmp / "cri-proxy.sock", containerd.socket, delay=0.2)
+    try:
+        d = imgd_factory(args=["--cri-endpoint", f"unix://{proxy.path}",
+                               "--inventory-sources", "cri"])
+        expected = expected_rows(cri_images.all())
+        # one after another: every answer comes from a call of its own (nothing is reused)
+        start = proxy.connections
+        for _ in range(5):
+            rows = d.get("/local-images").json()
+            assert sorted(rows, key=lambda x: (x["repository"], x["tag"])) == expected
+        assert proxy.connections - start == 5
+        # at once: the requests share calls instead of making one each
+        start = proxy.connections
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(lambda _: d.get("/local-images", timeout=30), range(32)))
+        assert all(a.status_code == 200 and len(a.json()) == len(expected) for a in answers)
+        calls = proxy.connections - start
+        assert 1 <= calls < 32, f"{calls} CRI calls for 32 concurrent requests"
+    finally:
+        proxy.close()
