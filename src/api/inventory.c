@@ -27,12 +27,19 @@ typedef struct cached_answer {
     size_t len;
 } cached_answer;
 
-/* The registry's rows of the last listing, kept for inventory_cache_ttl seconds. */
+/* The registry's listings: the rows of the last one that succeeded (reused for
+ * inventory_cache_ttl seconds), and the one in flight, which requests arriving meanwhile share
+ * rather than each listing the registry again. */
 typedef struct remote_cache {
     imgd_remote_image *rows;
     size_t n;
-    uint64_t taken; /* monotonic usec */
+    uint64_t taken; /* monotonic usec when the listing of rows started */
     bool valid;
+    bool busy;          /* a listing is in flight */
+    uint64_t done;      /* listings finished */
+    int last_code;      /* of the last one finished: 0, or its errno */
+    char *last_message; /* its error message */
+    pthread_cond_t finished;
 } remote_cache;
 
 struct imgd_inventory_face {
@@ -52,6 +59,7 @@ imgd_inventory_face *imgd_inventory_face_new(const char *ignore_file)
     f->ignore = imgd_ignore_file_new(ignore_file);
     pthread_mutex_init(&f->lock, NULL);
     pthread_mutex_init(&f->build_lock, NULL);
+    pthread_cond_init(&f->remote.finished, NULL);
     return f;
 }
 
@@ -62,6 +70,8 @@ void imgd_inventory_face_free(imgd_inventory_face *f)
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         free(f->cache[i].body);
     imgd_remote_images_free(f->remote.rows, f->remote.n);
+    free(f->remote.last_message);
+    pthread_cond_destroy(&f->remote.finished);
     imgd_ignore_file_free(f->ignore);
     pthread_mutex_destroy(&f->lock);
     pthread_mutex_destroy(&f->build_lock);
@@ -343,37 +353,69 @@ static json_t *registry_rows_json(const imgd_remote_image *rows, size_t n, unsig
     return arr;
 }
 
-/* The registry's rows: from the cache while it is younger than inventory_cache_ttl, else live
- * (and cached when a TTL is set). Failures are never cached. */
+/* The rows (or the error) of the last listing, as the caller wants them; under f->lock. */
+static json_t *last_listing(const imgd_inventory_face *f, unsigned opts, imgd_error **err)
+{
+    if (f->remote.last_code) {
+        imgd_error_set(err, f->remote.last_code, "%s",
+                       f->remote.last_message ? f->remote.last_message : "out of memory");
+        return NULL;
+    }
+    json_t *arr = registry_rows_json(f->remote.rows, f->remote.n, opts);
+    if (!arr)
+        imgd_error_set(err, ENOMEM, "out of memory");
+    return arr;
+}
+
+/* The registry's rows: from the last listing while it is younger than inventory_cache_ttl; else
+ * from the listing in flight, or a new one. Failures are never reused by later requests. */
 static json_t *registry_json(imgd_inventory_face *f, const imgd_api_ctx *ctx, unsigned opts,
                              imgd_error **err)
 {
     uint64_t ttl = (uint64_t)ctx->cfg->inventory_cache_ttl * 1000000u;
     json_t *arr = NULL;
-    if (ttl > 0) {
-        pthread_mutex_lock(&f->lock);
-        if (f->remote.valid && imgd_now_monotonic_usec() - f->remote.taken < ttl)
-            arr = registry_rows_json(f->remote.rows, f->remote.n, opts);
+    pthread_mutex_lock(&f->lock);
+    if (ttl > 0 && f->remote.valid && imgd_now_monotonic_usec() - f->remote.taken < ttl) {
+        arr = registry_rows_json(f->remote.rows, f->remote.n, opts);
         pthread_mutex_unlock(&f->lock);
-        if (arr)
-            return arr;
+        if (!arr)
+            imgd_error_set(err, ENOMEM, "out of memory");
+        return arr;
     }
+    if (f->remote.busy) {
+        uint64_t target = f->remote.done + 1;
+        while (f->remote.done < target)
+            pthread_cond_wait(&f->remote.finished, &f->lock);
+        arr = last_listing(f, opts, err);
+        pthread_mutex_unlock(&f->lock);
+        return arr;
+    }
+    f->remote.busy = true;
+    pthread_mutex_unlock(&f->lock);
+
     imgd_remote_image *rows = NULL;
     size_t n = 0;
+    imgd_error *e = NULL;
     uint64_t started = imgd_now_monotonic_usec();
-    if (registry_list(ctx, &rows, &n, err) < 0)
-        return NULL;
-    arr = registry_rows_json(rows, n, opts);
-    if (ttl > 0) {
-        pthread_mutex_lock(&f->lock);
+    int r = registry_list(ctx, &rows, &n, &e);
+
+    pthread_mutex_lock(&f->lock);
+    free(f->remote.last_message);
+    f->remote.last_message = r < 0 ? strdup(e->message) : NULL;
+    f->remote.last_code = r < 0 ? (f->remote.last_message ? -r : ENOMEM) : 0;
+    if (r == 0) {
         imgd_remote_images_free(f->remote.rows, f->remote.n);
-        f->remote = (remote_cache){rows, n, started, true};
-        pthread_mutex_unlock(&f->lock);
-    } else {
-        imgd_remote_images_free(rows, n);
+        f->remote.rows = rows;
+        f->remote.n = n;
+        f->remote.taken = started;
+        f->remote.valid = true;
     }
-    if (!arr)
-        imgd_error_set(err, ENOMEM, "out of memory");
+    f->remote.busy = false;
+    f->remote.done++;
+    pthread_cond_broadcast(&f->remote.finished);
+    arr = last_listing(f, opts, err);
+    pthread_mutex_unlock(&f->lock);
+    imgd_error_free(e);
     return arr;
 }
 

@@ -2,6 +2,7 @@
 """GET /images: the crictl + Harbor service's object (seed 001) from imgd's store and the fake
 Harbor (harbor_fake.py) or a real docker-registry catalog: the exact shape, humanize sizes, one
 failing source never failing the request, the seed's pretty printing, the cache TTL."""
+import concurrent.futures
 import json
 import socket
 
@@ -225,3 +226,15 @@ def test_distribution_registry(imgd_factory, registry, test_images):
     for name in ("busybox-oci", "multiarch"):
         row = by_name[f"test/{name}:latest"]
         assert row["digest"] == registry.manifest_digest(f"test/{name}", "latest")
+
+
+def test_concurrent_requests_share_one_listing(imgd_factory, harbor):
+    d = imgd_factory(config=harbor_config(harbor))
+    harbor.delay = 0.2  # every Harbor answer takes a while: the requests below overlap
+    harbor.reset_record()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: d.get("/images", timeout=60).json(), range(8)))
+    assert all(b["harbor_images"] == expected_harbor(harbor) and b["errors"] == []
+               for b in bodies)
+    listings = [r for r in harbor.requests if r["path"] == "/api/v2.0/projects"]
+    assert 1 <= len(listings) < 8, f"{len(listings)} listings for 8 concurrent requests"
