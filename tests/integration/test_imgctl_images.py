@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import IMGCTL
+from formats import crictl_size
 
 pytest_plugins = ["registry"]
 
@@ -62,16 +63,6 @@ def api_image(imgd, ref):
 
 def api_list(imgd):
     return imgd.get("/api/v1/images").json()["images"]
-
-
-def crictl_size(n):
-    """go-units HumanSizeWithPrecision(n, 3), as crictl prints SIZE."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    size, i = float(n), 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return "%.3g%s" % (size, units[i])
 
 
 def human_duration(secs):

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from test_inventory_local import crictl_size
+from formats import crictl_size
 
 pytest_plugins = ["containerd", "registry"]
 

@@ -8,29 +8,11 @@ import socket
 
 import pytest
 
+from formats import naturalsize
 from harbor_fake import ADMIN, ADMIN_PASSWORD, ROBOT, ROBOT_SECRET
 from inv_probe import probe
 
 pytest_plugins = ["registry", "harbor_fake"]
-
-
-def naturalsize(n):
-    """Python humanize.naturalsize(n) (>= 4.16), written independently of imgd's."""
-    if n == 1:
-        return "1 Byte"
-    if abs(n) < 1000:
-        return f"{n} Bytes"
-    units = ["kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    v, i = n / 1000.0, 0
-    while abs(v) >= 1000 and i < len(units) - 1:
-        if round(abs(v) / 1000.0, 1) < 1.0 and round(abs(v), 1) < 1000:
-            break
-        v /= 1000.0
-        i += 1
-    text = "%.1f" % v
-    if text == "1000.0" and i < len(units) - 1:
-        text, i = "%.1f" % (v / 1000.0), i + 1
-    return f"{text} {units[i]}"
 
 
 def harbor_config(harbor, **extra):

@@ -8,18 +8,9 @@ import time
 import pytest
 
 from conftest import run_imgd
+from formats import crictl_size
 
 pytest_plugins = ["registry"]
-
-
-def crictl_size(n):
-    """docker/go-units HumanSizeWithPrecision(n, 3), as crictl prints sizes."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    v, i = float(n), 0
-    while v >= 1000 and i < len(units) - 1:
-        v /= 1000
-        i += 1
-    return "%.3g%s" % (v, units[i])
 
 
 def store_only(imgd_factory, **kw):
