@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Bearer tokens and TLS (with client certificates) on the TCP listeners."""
 import subprocess
-import warnings
 
 import pytest
 import requests

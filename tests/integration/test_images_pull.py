@@ -4,7 +4,6 @@ redirects to another host): formats, platforms, whiteouts, compression, hostile 
 checks, crash recovery, retries and resumed downloads, mirrors, deduplication."""
 import json
 import os
-import signal
 import socket
 import threading
 import http.server

@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
 """GET /local-images: the crictl service's rows, from imgd's store (and, in test_inventory_cri,
 from a real containerd): crictl's splitting and formatting, the ignore list, pretty printing."""
-import json
 import os
 import time
 
