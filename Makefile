@@ -58,6 +58,7 @@ $(FUZZ_BUILD)/build.ninja:
 fuzz: deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	for t in $(FUZZ_BUILD)/tests/fuzz/fuzz-*; do \
+	    [ -f $$t ] && [ -x $$t ] || continue; \
 	    name=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 	    $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus/$$name tests/fuzz/corpus/$$name \
 	        || exit 1; \

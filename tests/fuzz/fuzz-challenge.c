@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/registry/challenge.h"
+#include "fuzz-text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,13 +40,9 @@ static void check_token_url(const imgd_challenge *c, const char *const *scopes)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const scopes[] = {"repository:a/b:pull,push", "", "x y", NULL};
-    if (size > FUZZ_MAX_INPUT)
-        return 0;
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size, FUZZ_MAX_INPUT);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
 
     imgd_challenge c = {0};
     imgd_error *err = NULL;

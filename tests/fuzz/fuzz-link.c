@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "core/inventory/link.h"
+#include "fuzz-text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,13 +66,9 @@ static void check_resolve(const char *base, const char *ref)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > FUZZ_MAX_INPUT)
-        return 0;
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size, FUZZ_MAX_INPUT);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     const char *base = FUZZ_BASE, *header = text;
     char *nl = strchr(text, '\n');
     if (nl) {

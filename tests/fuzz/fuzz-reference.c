@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/registry/reference.h"
+#include "fuzz-text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -76,13 +77,9 @@ static void check_reference(const imgd_reference *ref)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > FUZZ_MAX_INPUT)
-        return 0;
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size, FUZZ_MAX_INPUT);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
 
     imgd_reference ref = {0};
     imgd_error *err = NULL;
