@@ -69,6 +69,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ocibuild as ob  # noqa: E402
+from localserver import LocalProcess  # noqa: E402
 
 __all__ = ["containerd_daemon", "containerd", "cri_images", "Containerd", "StandardImages",
            "CtrError", "require_containerd", "build_standard_images"]
@@ -89,15 +90,6 @@ def require_containerd():
         missing.append(f"{ob.BUSYBOX} (package busybox-static)")
     if missing:
         pytest.skip("missing prerequisite: " + ", ".join(missing))
-
-
-def _die_with_parent():
-    """In the child: get SIGTERM when the test process dies, even by SIGKILL."""
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
-    except (OSError, AttributeError):
-        pass
 
 
 class CtrError(RuntimeError):
@@ -136,7 +128,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 """
 
 
-class Containerd:
+class Containerd(LocalProcess):
     """A containerd process on a temp dir. Attributes: workdir, socket (Path), endpoint
     ("unix://..."), config_path, log_path, proc (None while stopped)."""
 
@@ -148,18 +140,12 @@ class Containerd:
         self.config_path = self.workdir / "containerd.toml"
         self.log_path = self.workdir / "containerd.log"
         self.config_path.write_text(CONFIG.format(d=self.workdir))
-        self.proc = None
-        self._log = None
 
     # -- lifecycle
     def start(self):
         """Start the daemon and wait until ctr and the CRI socket answer."""
         assert self.proc is None, "already running"
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(["containerd", "--config", str(self.config_path),
-                                      "--log-level", "info"],
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self._spawn(["containerd", "--config", str(self.config_path), "--log-level", "info"])
         try:
             self._wait_ready()
         except BaseException:
@@ -186,34 +172,7 @@ class Containerd:
     def stop(self, sig=signal.SIGTERM):
         """Stop the daemon: SIGTERM (then SIGKILL after 10 s) lets it remove its socket;
         sig=signal.SIGKILL leaves the socket file behind with nobody listening."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(sig)
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    @property
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        super().stop(sig)
 
     # -- ctr
     def _ctr_cmd(self, *args):

@@ -47,7 +47,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ocibuild as ob  # noqa: E402
-from localserver import LocalServer  # noqa: E402
+from localserver import LocalProcess, LocalServer  # noqa: E402
 
 __all__ = ["registry", "built_images", "auth_registry", "token_registry", "token_server",
            "redirect_registry", "test_images", "big_image", "archives", "fresh_image",
@@ -131,15 +131,6 @@ def skopeo(args, workdir, timeout=SKOPEO_TIMEOUT, check=True):
     return p
 
 
-def _die_with_parent():
-    """In the child: get SIGTERM when the test process dies, even by SIGKILL."""
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
-    except (OSError, AttributeError):
-        pass
-
-
 def _parse_challenge(header):
     scheme, _, rest = header.partition(" ")
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
@@ -170,11 +161,13 @@ def _source_spec(src, src_ref=None):
 # docker-registry
 
 
-class Registry:
+class Registry(LocalProcess):
     """A docker-registry process. Attributes: host ("127.0.0.1:PORT"), url, port, storage,
     workdir, log_path, username/password (None without auth), auth_kind (None|"htpasswd"|
     "token"), token_server (token registries), blob_server (redirecting registries), images
     ({repo:tag: ImageInfo} pushed by the fixtures)."""
+
+    stop_timeout = 5
 
     def __init__(self, workdir, auth=None, username=None, password=None, token_server=None,
                  storage=None, extra_config=None):
@@ -189,9 +182,7 @@ class Registry:
         self.token_server = token_server
         self.blob_server = None
         self.images = {}
-        self.proc = None
         self.port = None
-        self._log = None
 
     # -- lifecycle
     @property
@@ -223,10 +214,7 @@ class Registry:
             cfg.update(self.extra_config)
             conf = self.workdir / "registry.yml"
             conf.write_text(json.dumps(cfg, indent=1))  # JSON is YAML
-            self._log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(["docker-registry", "serve", str(conf)],
-                                         stdout=self._log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            self._spawn(["docker-registry", "serve", str(conf)])
             try:
                 if self._wait_ready():
                     return self
@@ -252,30 +240,6 @@ class Registry:
                 pass
             time.sleep(0.01)
         raise RuntimeError(f"docker-registry not ready after {START_TIMEOUT}s:\n{self.log()}")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def access_log(self):
         """Requests the registry answered, oldest first: [{method, uri, status, useragent}]
@@ -1210,7 +1174,7 @@ def main(argv=None):
                   push_big_image(reg.host, workdir=d / "big"))
         print(f"registry {reg.url} (storage {reg.storage}); ^C stops it", flush=True)
         try:
-            while reg.proc.poll() is None:
+            while reg.running:
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
