@@ -56,13 +56,9 @@ static void get_table_dispose(get_table *t)
 
 static void get_table_add(get_table *t, const char *const *row)
 {
-    if (!t->failed && t->n + t->n_cols > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16 * t->n_cols;
-        char **cells = reallocarray(t->cells, cap, sizeof(*cells));
-        t->failed = !cells;
-        t->cells = cells ? cells : t->cells;
-        t->cap = cells ? cap : t->cap;
-    }
+    if (!t->failed)
+        t->failed = imgd_array_reserve(&t->cells, &t->cap, t->n + t->n_cols, sizeof(*t->cells),
+                                       16 * t->n_cols) < 0;
     for (size_t i = 0; i < t->n_cols && !t->failed; i++) {
         t->failed = !(t->cells[t->n] = strdup(row[i]));
         t->n += !t->failed;
@@ -459,15 +455,10 @@ static void get_nodes_fetch(get_view *v, const imgd_cli_get_args *a, get_which w
 
 static void get_place_add(get_view *v, const json_t *row, size_t node)
 {
-    if (v->n_places == v->cap_places) {
-        size_t cap = v->cap_places ? v->cap_places * 2 : 64;
-        get_place *places = reallocarray(v->places, cap, sizeof(*places));
-        if (!places) {
-            v->failed = true;
-            return;
-        }
-        v->places = places;
-        v->cap_places = cap;
+    if (imgd_array_reserve(&v->places, &v->cap_places, v->n_places + 1, sizeof(*v->places), 64) <
+        0) {
+        v->failed = true;
+        return;
     }
     v->places[v->n_places++] = (get_place){get_str(row, "repository"), get_str(row, "tag"),
                                            get_str(row, "image_id"), get_str(row, "size"), node};
@@ -485,15 +476,10 @@ static char *get_registry_key(const char *project, const char *path, const char 
 
 static void get_registry_add(get_view *v, const json_t *row)
 {
-    if (v->n_registry == v->cap_registry) {
-        size_t cap = v->cap_registry ? v->cap_registry * 2 : 64;
-        char **keys = reallocarray(v->registry, cap, sizeof(*keys));
-        if (!keys) {
-            v->failed = true;
-            return;
-        }
-        v->registry = keys;
-        v->cap_registry = cap;
+    if (imgd_array_reserve(&v->registry, &v->cap_registry, v->n_registry + 1, sizeof(*v->registry),
+                           64) < 0) {
+        v->failed = true;
+        return;
     }
     char *key =
         get_registry_key(get_str(row, "project"), get_str(row, "repository"), get_str(row, "tag"));

@@ -79,3 +79,23 @@ void imgd_buf_dispose(imgd_buf *b)
     free(b->data);
     memset(b, 0, sizeof(*b));
 }
+
+int imgd_array_reserve(void *array, size_t *cap, size_t need, size_t size, size_t initial)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : (initial ? initial : 1);
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return -ENOMEM;
+        c *= 2;
+    }
+    void *old = NULL;
+    memcpy(&old, array, sizeof(old)); /* array points to a T *, whatever T is */
+    void *grown = reallocarray(old, c, size);
+    if (!grown)
+        return -ENOMEM;
+    memcpy(array, &grown, sizeof(grown));
+    *cap = c;
+    return 0;
+}

@@ -25,3 +25,8 @@ char *imgd_buf_steal(imgd_buf *b, size_t *out_len);
 
 /* Free the bytes and reset; accepts a zeroed buffer. */
 void imgd_buf_dispose(imgd_buf *b);
+
+/* Room for at least need elements of size bytes in a growing array: array is the address of
+ * the array's pointer (e.g. &v, with v NULL at first) and *cap its capacity in elements, doubled
+ * from initial until it suffices. Returns 0, or -ENOMEM with the array and *cap unchanged. */
+int imgd_array_reserve(void *array, size_t *cap, size_t need, size_t size, size_t initial);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The growable buffer: appends keep a NUL after the bytes, printf appends, steal hands over. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,12 +61,36 @@ static void test_printf(void **state)
     imgd_buf_dispose(&b);
 }
 
+static void test_array_reserve(void **state)
+{
+    (void)state;
+    int *v = NULL;
+    size_t cap = 0;
+    assert_int_equal(imgd_array_reserve(&v, &cap, 1, sizeof(*v), 4), 0);
+    assert_non_null(v);
+    assert_int_equal(cap, 4);
+    for (int i = 0; i < 4; i++)
+        v[i] = i;
+    assert_int_equal(imgd_array_reserve(&v, &cap, 4, sizeof(*v), 4), 0); /* fits */
+    assert_int_equal(cap, 4);
+    assert_int_equal(imgd_array_reserve(&v, &cap, 9, sizeof(*v), 4), 0); /* 4 -> 8 -> 16 */
+    assert_int_equal(cap, 16);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(v[i], i); /* kept */
+    int *before = v;
+    assert_int_equal(imgd_array_reserve(&v, &cap, SIZE_MAX, sizeof(*v), 4), -ENOMEM);
+    assert_ptr_equal(v, before);
+    assert_int_equal(cap, 16);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_steal),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_printf),
+        cmocka_unit_test(test_array_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

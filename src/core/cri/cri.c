@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "proto.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strutil.h"
@@ -97,14 +98,8 @@ static int cri_names_push(cri_names *names, const imgd_proto_field *f)
 {
     if (names->n >= IMGD_CRI_NAMES_MAX)
         return -E2BIG;
-    if (names->n + 1 >= names->cap) {
-        size_t cap = names->cap ? names->cap * 2 : 4;
-        char **v = realloc(names->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        names->v = v;
-        names->cap = cap;
-    }
+    if (imgd_array_reserve(&names->v, &names->cap, names->n + 2, sizeof(*names->v), 4) < 0)
+        return -ENOMEM;
     names->v[names->n] = NULL;
     int r = imgd_proto_field_string(&names->v[names->n], f);
     if (r < 0)
@@ -224,14 +219,8 @@ static int cri_image_list_add(cri_image_list *l, imgd_proto_reader *sub)
 {
     if (l->n >= IMGD_CRI_IMAGES_MAX)
         return -E2BIG;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        imgd_cri_image *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (imgd_array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v), 16) < 0)
+        return -ENOMEM;
     int r = cri_decode_image(&l->v[l->n], sub);
     if (r == 0)
         l->n++;

@@ -10,6 +10,7 @@
 
 #include "core/cri/cri.h"
 #include "core/store/images.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/humanize.h"
 #include "util/log.h"
@@ -69,15 +70,9 @@ void imgd_local_snapshot_unref(imgd_local_snapshot *s)
 
 static int snapshot_add(imgd_local_snapshot *s, size_t *cap, imgd_local_image img)
 {
-    if (s->n == *cap) {
-        size_t c = *cap ? *cap * 2 : 64;
-        imgd_local_image *v = realloc(s->images, c * sizeof(*v));
-        if (!v) {
-            local_image_dispose(&img);
-            return -ENOMEM;
-        }
-        s->images = v;
-        *cap = c;
+    if (imgd_array_reserve(&s->images, cap, s->n + 1, sizeof(*s->images), 64) < 0) {
+        local_image_dispose(&img);
+        return -ENOMEM;
     }
     s->images[s->n++] = img;
     return 0;
@@ -391,16 +386,10 @@ static int add_row(imgd_inventory_row **rows, size_t *n, size_t *cap, row_set *s
         free(tag);
         return dup_err;
     }
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 64;
-        imgd_inventory_row *v = realloc(*rows, c * sizeof(*v));
-        if (!v) {
-            free(repo);
-            free(tag);
-            return -ENOMEM;
-        }
-        *rows = v;
-        *cap = c;
+    if (imgd_array_reserve(rows, cap, *n + 1, sizeof(**rows), 64) < 0) {
+        free(repo);
+        free(tag);
+        return -ENOMEM;
     }
     imgd_inventory_row *r = &(*rows)[(*n)++];
     memset(r, 0, sizeof(*r));

@@ -16,6 +16,7 @@
 #include "core/registry/reference.h"
 #include "store-private.h"
 #include "unpack.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/strutil.h"
 
@@ -117,14 +118,10 @@ static int load_layers(sqlite3 *db, imgd_image *img, imgd_error **err)
     size_t cap = 0;
     int r = 0;
     while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (img->n_layers == cap) {
-            cap = cap ? cap * 2 : 8;
-            imgd_image_layer *l = realloc(img->layers, cap * sizeof(*l));
-            if (!l) {
-                r = imgd_error_set(err, ENOMEM, "out of memory");
-                break;
-            }
-            img->layers = l;
+        if (imgd_array_reserve(&img->layers, &cap, img->n_layers + 1, sizeof(*img->layers), 8) <
+            0) {
+            r = imgd_error_set(err, ENOMEM, "out of memory");
+            break;
         }
         imgd_image_layer *l = &img->layers[img->n_layers++];
         column_copy(l->digest, sizeof(l->digest), st, 0);
@@ -182,14 +179,9 @@ int imgd_store_image_list(imgd_store *s, imgd_image **out, size_t *n, imgd_error
     size_t count = 0, cap = 0;
     int r = rc == SQLITE_OK ? 0 : sql_error(db, rc, err, "database");
     while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            imgd_image *nv = realloc(v, cap * sizeof(*nv));
-            if (!nv) {
-                r = imgd_error_set(err, ENOMEM, "out of memory");
-                break;
-            }
-            v = nv;
+        if (imgd_array_reserve(&v, &cap, count + 1, sizeof(*v), 16) < 0) {
+            r = imgd_error_set(err, ENOMEM, "out of memory");
+            break;
         }
         if (image_from_row(&v[count], st) < 0)
             r = imgd_error_set(err, ENOMEM, "out of memory");

@@ -16,6 +16,7 @@
 #include <zstd.h>
 
 #include "tar.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 
@@ -209,14 +210,8 @@ static int apply_attrs_fd(imgd_unpacker *u, int fd, const imgd_tar_entry *e)
 
 static int record_dir_time(imgd_unpacker *u, const imgd_tar_entry *e)
 {
-    if (u->n_dirs == u->cap_dirs) {
-        size_t cap = u->cap_dirs ? u->cap_dirs * 2 : 64;
-        dir_time *d = realloc(u->dirs, cap * sizeof(*d));
-        if (!d)
-            return -ENOMEM;
-        u->dirs = d;
-        u->cap_dirs = cap;
-    }
+    if (imgd_array_reserve(&u->dirs, &u->cap_dirs, u->n_dirs + 1, sizeof(*u->dirs), 64) < 0)
+        return -ENOMEM;
     char *copy = strdup(u->path);
     if (!copy)
         return -ENOMEM;
