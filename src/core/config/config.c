@@ -150,7 +150,14 @@ static const setting settings[] = {
     {"registry_retries", T_INT, OFF(registry_retries), "4", 1, 20, 0, NULL, {NULL},
      "tries per registry request (429, 5xx and broken connections are retried)"},
     {"runtime", T_STRING, OFF(runtime), "runc", 0, 0, 0, NULL, {NULL},
-     "OCI runtime binary (name in PATH or absolute path)"},
+     "OCI runtime binary (name in PATH or absolute path): runc, or crun"},
+    {"port_bind_address", T_STRING, OFF(port_bind_address), "127.0.0.1", 0, 0, 0, NULL, {NULL},
+     "IPv4 address that published container ports listen on"},
+    {"stop_timeout", T_INT, OFF(stop_timeout), "10", 0, 3600, 0, NULL, {NULL},
+     "seconds a container has to exit after its stop signal before SIGKILL"},
+    {"container_log_max_bytes", T_INT, OFF(container_log_max_bytes), "104857600", 0,
+     INT64_C(1) << 40, 0, NULL, {NULL},
+     "a container log is rotated (one old file kept) past this size; 0: never"},
 };
 /* clang-format on */
 

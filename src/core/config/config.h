@@ -68,6 +68,9 @@ typedef struct imgd_config {
     int64_t registry_retries;
     /* containers */
     char *runtime;
+    char *port_bind_address;
+    int64_t stop_timeout;
+    int64_t container_log_max_bytes;
 
     /* not settings: where values came from and what was noticed while loading */
     char *config_file;     /* the file that was read, or NULL */

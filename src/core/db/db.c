@@ -50,6 +50,12 @@ static const char *const migrations[] = {
     "CREATE INDEX repo_digests_image ON repo_digests (image_id);"
     "CREATE TABLE image_users (image_id TEXT NOT NULL, user TEXT NOT NULL,"
     "  PRIMARY KEY (image_id, user));",
+    /* 3: containers; state is what imgd last knew, brought up to date from the monitor's files */
+    "CREATE TABLE containers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,"
+    "  image TEXT NOT NULL, image_id TEXT NOT NULL, config TEXT NOT NULL,"
+    "  state TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER NOT NULL DEFAULT 0,"
+    "  finished INTEGER NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0,"
+    "  pid INTEGER NOT NULL DEFAULT 0, last_error TEXT);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
