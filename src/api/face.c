@@ -64,6 +64,7 @@ unsigned imgd_face_status(imgd_face face, int code)
     case EEXIST:
     case EBUSY:
     case ENOTEMPTY:
+    case EADDRINUSE:
         return 409;
     case EINVAL:
     case EDOM:

@@ -19,6 +19,7 @@ typedef struct imgd_store imgd_store;
 typedef struct imgd_registry imgd_registry;
 typedef struct imgd_inventory imgd_inventory;
 typedef struct imgd_inventory_face imgd_inventory_face;
+typedef struct imgd_runtime imgd_runtime;
 
 /* The faces of imgd: each owns path prefixes and an error dialect (DESIGN.md). */
 typedef enum imgd_face {
@@ -39,6 +40,7 @@ typedef struct imgd_api_ctx {
     imgd_registry *registry;
     imgd_inventory *inventory;
     imgd_inventory_face *inventory_face;
+    imgd_runtime *runtime;
 } imgd_api_ctx;
 
 #define IMGD_ROUTE_MAX_PARAMS 4

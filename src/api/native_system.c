@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/runtime/runtime.h"
 #include "metrics.h"
 #include "util/humanize.h"
 #include "util/json.h"
@@ -22,6 +23,12 @@ int native_health_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     imgd_health h;
     imgd_system_health(req->ctx->sys, &h);
+    /* The 003 service answered 503 with podman "disconnected" when it could not reach podman:
+     * here, when the OCI runtime does not answer --version. */
+    if (req->ctx->runtime)
+        h.runtime.ok =
+            imgd_runtime_check(req->ctx->runtime, h.runtime.detail, sizeof(h.runtime.detail));
+    h.healthy = h.healthy && h.runtime.ok;
     char ts[40];
     imgd_time_format_python_iso(ts, sizeof(ts), imgd_now_realtime_usec());
     json_t *runtime = component_json(&h.runtime);

@@ -17,6 +17,7 @@
 #include "core/db/db.h"
 #include "core/inventory/local.h"
 #include "core/registry/client.h"
+#include "core/runtime/runtime.h"
 #include "core/store/store.h"
 #include "core/system/system.h"
 #include "util/cleanup.h"
@@ -140,6 +141,7 @@ struct daemon_state {
     imgd_registry *registry;
     imgd_inventory *inventory;
     imgd_inventory_face *inventory_face;
+    imgd_runtime *runtime;
     imgd_system *sys;
     imgd_metrics *metrics;
     imgd_server *server;
@@ -169,6 +171,21 @@ static int open_inventory(daemon_state *d, imgd_error **err)
     return 0;
 }
 
+/* The container runtime layer. A missing runtime binary is not fatal: images and the other
+ * faces work, and health says what is missing. */
+static int open_runtime(daemon_state *d, imgd_error **err)
+{
+    int r = imgd_runtime_new(&d->runtime, &d->cfg, d->db, d->store, err);
+    if (r < 0)
+        return imgd_error_prefix(err, "containers");
+    char detail[256];
+    if (imgd_runtime_check(d->runtime, detail, sizeof detail))
+        log_info("containers: %s", detail);
+    else
+        log_warning("containers: %s", detail);
+    return 0;
+}
+
 static void daemon_dispose(daemon_state *d)
 {
     imgd_server_free(d->server);
@@ -176,6 +193,7 @@ static void daemon_dispose(daemon_state *d)
     imgd_system_free(d->sys);
     imgd_inventory_face_free(d->inventory_face);
     imgd_inventory_free(d->inventory);
+    imgd_runtime_free(d->runtime);
     imgd_registry_free(d->registry);
     imgd_store_free(d->store);
     imgd_db_free(d->db);
@@ -201,6 +219,8 @@ static int run(daemon_state *d, const sigset_t *signals)
         return fail(EXIT_RUNTIME, "startup", err);
     if (open_registry(&d->registry, cfg, &err) < 0 || open_inventory(d, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
+    if (open_runtime(d, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup", err);
     size_t n_routes = 0;
     const imgd_route *routes = imgd_api_routes(&n_routes);
     d->metrics = imgd_metrics_new(routes, n_routes);
@@ -215,6 +235,7 @@ static int run(daemon_state *d, const sigset_t *signals)
         .registry = d->registry,
         .inventory = d->inventory,
         .inventory_face = d->inventory_face,
+        .runtime = d->runtime,
     };
     if (imgd_server_new(&d->server, &d->ctx, routes, n_routes, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
