@@ -67,6 +67,7 @@ unsigned imgd_face_status(imgd_face face, int code)
     case EADDRINUSE:
         return 409;
     case EINVAL:
+    case EISDIR:
     case EDOM:
     case EILSEQ:
     case ENAMETOOLONG:

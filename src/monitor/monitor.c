@@ -164,7 +164,7 @@ static void status_fail(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     json_escape(esc, sizeof esc, msg);
-    status_report("{\"ok\":false,\"error\":\"%s\"}\n", esc);
+    status_report("{\"ok\":false,\"monitor\":%d,\"error\":\"%s\"}\n", (int)getpid(), esc);
 }
 
 static int write_file_atomic(const mon_args *a, const char *name, const char *data)
@@ -359,10 +359,11 @@ static int container_start(mon_state *m, int out_w, int err_w)
     }
     int rc = runtime_wait(pid);
     if (rc != 0) {
+        /* Clean up before answering: imgd takes a live monitor for a running container. */
         char msg[1024];
         runtime_last_error(a, msg, sizeof msg);
-        status_fail("%s", msg);
         runtime_delete(a);
+        status_fail("%s", msg);
         return -1;
     }
     m->ctr_pid = read_pid_file(a);
@@ -703,7 +704,7 @@ static int monitor_main(mon_state *m)
     snprintf(netns, sizeof netns, "/proc/%d/ns/net", (int)m->ctr_pid);
     m->netns = a->n_ports ? open(netns, O_RDONLY | O_CLOEXEC) : -1;
     m->hostns = a->n_ports ? open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
-    status_report("{\"ok\":true,\"pid\":%d}\n", (int)m->ctr_pid);
+    status_report("{\"ok\":true,\"monitor\":%d,\"pid\":%d}\n", (int)getpid(), (int)m->ctr_pid);
     loop_run(m);
     record_exit(m);
     runtime_delete(a);

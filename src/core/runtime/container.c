@@ -301,6 +301,7 @@ void runtime_refresh(imgd_runtime *rt, imgd_container *c)
     } else {
         int code = -1;
         int64_t finished = 0;
+        runtime_children_reap(rt);
         c->state = IMGD_CONTAINER_EXITED;
         c->pid = 0;
         if (read_exit(rt, c->id, &code, &finished) == 0) {

@@ -376,6 +376,8 @@ static int check_volumes(const imgd_container_spec *spec, imgd_error **err)
     return 0;
 }
 
+static bool wait_gone(imgd_runtime *rt, const char *id, int64_t timeout_ms);
+
 /* ---- start ---- */
 
 static int ports_bind(imgd_runtime *rt, const imgd_container *c, int *fds, size_t *n,
@@ -474,7 +476,8 @@ static int monitor_spawn(imgd_runtime *rt, const imgd_container *c, int status_w
     int r = imgd_spawn(&pid, &o, err);
     if (r < 0)
         return r;
-    /* The monitor forks at once and its first process exits: reap it here. */
+    /* The monitor forks at once and its first process exits: reap it here. The monitor proper
+     * becomes imgd's child (imgd is the subreaper) and is reaped when it ends. */
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
     return 0;
@@ -508,6 +511,8 @@ static int container_start(imgd_runtime *rt, imgd_container *c, imgd_error **err
         close(status[0]);
     if (r < 0)
         return r;
+    if (json_integer_value(json_object_get(st, "monitor")) > 1)
+        runtime_child_add(rt, (pid_t)json_integer_value(json_object_get(st, "monitor")));
     free(c->last_error);
     c->last_error = NULL;
     if (json_is_true(json_object_get(st, "ok"))) {
@@ -519,6 +524,7 @@ static int container_start(imgd_runtime *rt, imgd_container *c, imgd_error **err
         return runtime_record_update(rt, c, err);
     }
     const char *msg = imgd_json_get_string(st, "error");
+    (void)wait_gone(rt, c->id, KILL_WAIT_MS); /* the monitor is on its way out */
     c->last_error = strdup(msg ? msg : "the runtime failed");
     (void)runtime_record_update(rt, c, NULL);
     return imgd_error_set(err, EIO, "start container '%s': %s", c->name,

@@ -147,24 +147,51 @@ static int64_t read_file_tail(imgd_buf *out, const char *path, const imgd_log_op
     return lines;
 }
 
+/* Keep the last `lines` lines of the rendered text (a last line without a newline counts). */
+static void keep_last_lines(imgd_buf *b, int64_t lines)
+{
+    if (lines < 0 || b->len == 0)
+        return;
+    size_t pos = b->len;
+    int64_t seen = 0;
+    if (lines == 0) {
+        b->len = 0;
+        return;
+    }
+    for (size_t i = b->len - 1; i-- > 0;)
+        if (b->data[i] == '\n' && ++seen == lines) {
+            pos = i + 1;
+            break;
+        }
+    if (seen < lines)
+        return;
+    memmove(b->data, b->data + pos, b->len - pos);
+    b->len -= pos;
+    b->data[b->len] = '\0';
+}
+
 static int logs_collect(imgd_runtime *rt, const imgd_container *c, const imgd_log_opts *o,
                         imgd_buf *out, off_t *end)
 {
     char cur[4096], old[4096];
     runtime_path(cur, sizeof cur, rt, c->id, "ctr.log");
     runtime_path(old, sizeof old, rt, c->id, "ctr.log.1");
-    /* The current file first, to know how many lines the older one must give; then render in
-     * order: older, current. */
+    /* Filters apply before the tail (the last 5 stderr lines, not the stderr lines among the
+     * last 5), so with a filter the whole log is read. Without, the current file's last lines
+     * first, to know how many the older one must give; rendered in order: older, current. */
+    bool filtered = o->since_usec > 0 || o->stdout_only || o->stderr_only;
+    int64_t want = filtered ? -1 : o->tail;
     imgd_buf tmp = {0};
     bool start = true;
-    int64_t got = read_file_tail(&tmp, cur, o, o->tail, &start, end);
-    if (o->tail < 0 || got < o->tail) {
+    int64_t got = read_file_tail(&tmp, cur, o, want, &start, end);
+    if (want < 0 || got < want) {
         start = true;
-        read_file_tail(out, old, o, o->tail < 0 ? -1 : o->tail - got, &start, NULL);
+        read_file_tail(out, old, o, want < 0 ? -1 : want - got, &start, NULL);
     }
     if (tmp.len)
         imgd_buf_append(out, tmp.data, tmp.len);
     imgd_buf_dispose(&tmp);
+    keep_last_lines(out, o->tail);
     return out->failed ? -ENOMEM : 0;
 }
 

@@ -19,6 +19,9 @@ struct imgd_runtime {
     char monitor_path[4096];
     bool private_cgroup; /* crun on a hybrid cgroup host */
     uint64_t nofile_max;
+    pthread_mutex_t children_lock;
+    pid_t *children; /* monitors this imgd started: its children (it is their subreaper) */
+    size_t n_children, cap_children;
     pthread_mutex_t check_lock;
     uint64_t checked_at;
     bool check_ok;
@@ -27,6 +30,11 @@ struct imgd_runtime {
 
 /* Path of a file in a container's directory. */
 int runtime_path(char *out, size_t len, const imgd_runtime *rt, const char *id, const char *name);
+
+/* Remember a monitor this imgd started, and reap the ones that ended (no zombies while imgd
+ * runs; a monitor from before a restart belongs to init). */
+void runtime_child_add(imgd_runtime *rt, pid_t pid);
+void runtime_children_reap(imgd_runtime *rt);
 
 /* Whether the container's monitor is alive (its lock is held). */
 bool runtime_monitor_alive(const imgd_runtime *rt, const char *id);

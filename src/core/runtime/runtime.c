@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/system/system.h"
 #include "runtime-private.h"
+#include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/child.h"
@@ -90,6 +93,10 @@ int imgd_runtime_new(imgd_runtime **out, const imgd_config *cfg, imgd_db *db, im
     rt->db = db;
     rt->store = store;
     pthread_mutex_init(&rt->check_lock, NULL);
+    pthread_mutex_init(&rt->children_lock, NULL);
+    /* Each monitor detaches with a double fork; as the subreaper, imgd becomes its parent and
+     * reaps it, instead of leaving that to an init that may not reap (a container's, a VM's). */
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (imgd_system_find_executable(rt->runtime_path, sizeof rt->runtime_path, cfg->runtime) < 0)
         rt->runtime_path[0] = '\0';
     find_monitor(rt->monitor_path, sizeof rt->monitor_path);
@@ -118,7 +125,31 @@ void imgd_runtime_free(imgd_runtime *rt)
     if (!rt)
         return;
     pthread_mutex_destroy(&rt->check_lock);
+    pthread_mutex_destroy(&rt->children_lock);
+    free(rt->children);
     free(rt);
+}
+
+void runtime_child_add(imgd_runtime *rt, pid_t pid)
+{
+    pthread_mutex_lock(&rt->children_lock);
+    if (imgd_array_reserve(&rt->children, &rt->cap_children, rt->n_children + 1,
+                           sizeof *rt->children, 16) == 0)
+        rt->children[rt->n_children++] = pid;
+    pthread_mutex_unlock(&rt->children_lock);
+}
+
+void runtime_children_reap(imgd_runtime *rt)
+{
+    pthread_mutex_lock(&rt->children_lock);
+    for (size_t i = 0; i < rt->n_children;) {
+        pid_t r = waitpid(rt->children[i], NULL, WNOHANG);
+        if (r == rt->children[i] || (r < 0 && errno == ECHILD))
+            rt->children[i] = rt->children[--rt->n_children];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&rt->children_lock);
 }
 
 static void check_probe(imgd_runtime *rt)
