@@ -39,7 +39,9 @@ def test_health_reports_missing_runtime(imgd_factory):
     assert body["podman"] == "disconnected"
     assert body["components"]["runtime"]["status"] == "error"
     assert "/nonexistent/runc" in body["components"]["runtime"]["message"]
-    assert body["status"] == "healthy"  # the runtime alone does not make imgd unhealthy
+    # the 003 service answered 503 when podman was unreachable; imgd does when its runtime is
+    r = d.get("/api/v1/health")
+    assert r.status_code == 503 and body["status"] == "unhealthy"
 
 
 def test_metrics_shape_and_counters(imgd):
