@@ -231,8 +231,9 @@ static int run_follow(void *arg, imgd_job *job, imgd_response *resp, imgd_error 
  * errors="replace" would give. Returns a new string value. */
 static json_t *text_json(const char *s, size_t len)
 {
-    if (json_stringn(s, len) != NULL)
-        return json_stringn(s, len);
+    json_t *valid = json_stringn(s, len);
+    if (valid)
+        return valid;
     imgd_buf b = {0};
     for (size_t i = 0; i < len;) {
         size_t n = 1;

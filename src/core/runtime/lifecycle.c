@@ -195,15 +195,15 @@ static int resolve_config(json_t **out, const imgd_container_spec *spec, const j
         stop = "SIGTERM";
     json_t *volumes = NULL;
     json_t *ports = resolve_ports_volumes(spec, &volumes);
-    json_t *c =
-        json_pack("{s:O, s:O, s:O, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:O, s:s}", "args",
-                  args, "command", cmd, "entrypoint", entry, "env",
-                  resolve_env(json_object_get(icfg, "Env"), spec->env), "workdir",
-                  workdir && *workdir ? workdir : "/", "user", user ? user : "", "network",
-                  spec->network_host ? "host" : "none", "ports", ports, "volumes", volumes,
-                  "memory", (json_int_t)spec->memory, "cpu_millis", (json_int_t)spec->cpu_millis,
-                  "pids_limit", (json_int_t)spec->pids_limit, "labels",
-                  spec->labels ? spec->labels : json_object(), "stop_signal", stop);
+    json_t *labels = spec->labels ? json_incref(spec->labels) : json_object();
+    json_t *c = json_pack("{s:O, s:O, s:O, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:s}",
+                          "args", args, "command", cmd, "entrypoint", entry, "env",
+                          resolve_env(json_object_get(icfg, "Env"), spec->env), "workdir",
+                          workdir && *workdir ? workdir : "/", "user", user ? user : "", "network",
+                          spec->network_host ? "host" : "none", "ports", ports, "volumes", volumes,
+                          "memory", (json_int_t)spec->memory, "cpu_millis",
+                          (json_int_t)spec->cpu_millis, "pids_limit", (json_int_t)spec->pids_limit,
+                          "labels", labels, "stop_signal", stop);
     if (!c)
         return imgd_error_set(err, ENOMEM, "out of memory");
     *out = c;
@@ -378,6 +378,20 @@ static int check_volumes(const imgd_container_spec *spec, imgd_error **err)
 
 static bool wait_gone(imgd_runtime *rt, const char *id, int64_t timeout_ms);
 
+/* Take the container's operation lock (held until *lock is closed) and re-read its state, which
+ * another operation may have changed while this one waited. On failure c is disposed. */
+static int op_begin(imgd_runtime *rt, imgd_container *c, int *lock, imgd_error **err)
+{
+    *lock = runtime_op_lock(rt, c->id);
+    if (*lock < 0) {
+        int r = imgd_error_errno(err, -*lock, "container '%s': lock", c->name);
+        imgd_container_dispose(c);
+        return r;
+    }
+    runtime_refresh(rt, c);
+    return 0;
+}
+
 /* ---- start ---- */
 
 static int ports_bind(imgd_runtime *rt, const imgd_container *c, int *fds, size_t *n,
@@ -540,8 +554,10 @@ int imgd_runtime_start(imgd_runtime *rt, const char *name_or_id, imgd_container 
         r = runtime_lookup(rt, name_or_id, &c, err);
     if (r < 0)
         return r;
-    _cleanup_close_ int lock = runtime_op_lock(rt, c.id);
-    runtime_refresh(rt, &c);
+    _cleanup_close_ int lock = -1;
+    r = op_begin(rt, &c, &lock, err);
+    if (r < 0)
+        return r;
     if (c.state != IMGD_CONTAINER_RUNNING)
         r = container_start(rt, &c, err);
     if (r < 0 && !out) {
@@ -616,8 +632,10 @@ int imgd_runtime_stop(imgd_runtime *rt, const char *name_or_id, int timeout_s, i
     int r = runtime_lookup(rt, name_or_id, &c, err);
     if (r < 0)
         return r;
-    _cleanup_close_ int lock = runtime_op_lock(rt, c.id);
-    runtime_refresh(rt, &c);
+    _cleanup_close_ int lock = -1;
+    r = op_begin(rt, &c, &lock, err);
+    if (r < 0)
+        return r;
     int sig = signal_parse(imgd_json_get_string(c.config, "stop_signal"));
     r = container_stop(rt, &c, sig < 0 ? SIGTERM : sig,
                        (int64_t)(timeout_s < 0 ? rt->cfg->stop_timeout : timeout_s) * 1000, err);
@@ -707,7 +725,8 @@ int imgd_runtime_create(imgd_runtime *rt, const imgd_container_spec *spec, bool 
     }
     if (start) {
         _cleanup_close_ int lock = runtime_op_lock(rt, c.id);
-        r = container_start(rt, &c, err);
+        r = lock < 0 ? imgd_error_errno(err, -lock, "container '%s': lock", c.name)
+                     : container_start(rt, &c, err);
     }
     *out = c;
     return r;
@@ -720,8 +739,10 @@ int imgd_runtime_remove(imgd_runtime *rt, const char *name_or_id, bool force, im
     int r = runtime_lookup(rt, name_or_id, &c, err);
     if (r < 0)
         return r;
-    _cleanup_close_ int lock = runtime_op_lock(rt, c.id);
-    runtime_refresh(rt, &c);
+    _cleanup_close_ int lock = -1;
+    r = op_begin(rt, &c, &lock, err);
+    if (r < 0)
+        return r;
     if (c.state == IMGD_CONTAINER_RUNNING && !force)
         r = imgd_error_set(err, EBUSY,
                            "container '%s' is running: stop it first, or remove it with force",

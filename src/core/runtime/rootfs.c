@@ -941,7 +941,9 @@ static int plan_hash(user_plan *p, imgd_error **err)
     struct crypt_data *cd = calloc(1, sizeof(*cd));
     if (!cd)
         return imgd_error_set(err, ENOMEM, "out of memory");
-    const char *h = crypt_r(p->req->password, setting, cd);
+    /* crypt_rn, not crypt_r: ASan's crypt_r interceptor calls a NULL pointer when libcrypt
+     * is linked directly (the sanitizer build); crypt_rn is the same function, not intercepted. */
+    const char *h = crypt_rn(p->req->password, setting, cd, (int)sizeof(*cd));
     /* failure is NULL or a string starting with '*'; a hash is "$6$salt$..." in the alphabet */
     bool ok = h && strncmp(h, setting, sizeof(setting) - 1) == 0 && strlen(h) < sizeof(p->hash);
     for (const char *c = h; ok && *c; c++)
