@@ -335,7 +335,12 @@ static int container_start(mon_state *m, int out_w, int err_w)
     snprintf(logp, sizeof logp, "%s/runtime.log", a->bundle);
     snprintf(pidp, sizeof pidp, "%s/pid", a->bundle);
     unlink(pidp);
-    runtime_delete(a); /* state a crash may have left with this id */
+    /* State a crash may have left with this id (runc and crun keep it in <root>/<id>); a
+     * delete costs a runtime run, so only when there is something to delete. */
+    char state[MON_PATH_MAX];
+    snprintf(state, sizeof state, "%s/%s", a->root, a->id);
+    if (access(state, F_OK) == 0)
+        runtime_delete(a);
     char *argv[] = {(char *)a->runtime,
                     "--root",
                     (char *)a->root,

@@ -596,13 +596,28 @@ static int container_signal(imgd_runtime *rt, const imgd_container *c, int sig)
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
 
+/* Wait for the monitor to end: on a pidfd of it when one can be had (the answer comes at the
+ * exit, not at the next poll), else by polling its lock. The lock is checked after the pidfd
+ * is open, so a reused pid cannot stand in for the monitor. */
 static bool wait_gone(imgd_runtime *rt, const char *id, int64_t timeout_ms)
 {
     uint64_t deadline = imgd_now_monotonic_usec() + (uint64_t)timeout_ms * 1000;
+    int monitor = runtime_read_pid(rt, id, "monitor.pid");
+    _cleanup_close_ int pidfd = monitor > 0 ? (int)syscall(SYS_pidfd_open, monitor, 0) : -1;
     useconds_t nap = 1000;
     while (runtime_monitor_alive(rt, id)) {
-        if (imgd_now_monotonic_usec() >= deadline)
+        uint64_t now = imgd_now_monotonic_usec();
+        if (now >= deadline)
             return false;
+        if (pidfd >= 0) {
+            struct pollfd p = {.fd = pidfd, .events = POLLIN};
+            int ms = (int)((deadline - now + 999) / 1000);
+            if (poll(&p, 1, ms > 1000 ? 1000 : ms) < 0 && errno != EINTR) {
+                close(pidfd);
+                pidfd = -1; /* fall back to polling */
+            }
+            continue;
+        }
         usleep(nap);
         nap = nap < 20000 ? nap * 2 : 20000;
     }
