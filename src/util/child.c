@@ -163,7 +163,8 @@ static int run_sink_read(run_sink *s)
 
 /* After the child is gone, whatever it left running may still hold the pipes: give them a
  * moment to close, then stop waiting. */
-#define RUN_DRAIN_MS 100
+#define RUN_DRAIN_MS      100
+#define RUN_KILL_GRACE_MS 5000
 
 static int run_loop(imgd_run_result *out, const imgd_run_opts *o, pid_t pid, int pidfd,
                     run_sink *sinks, size_t n_sinks)
@@ -193,11 +194,17 @@ static int run_loop(imgd_run_result *out, const imgd_run_opts *o, pid_t pid, int
         if (r < 0 && errno != EINTR)
             return -errno;
         if (!exited && imgd_now_monotonic_usec() >= deadline) {
-            out->timed_out = true;
-            if (o->on_timeout)
+            /* With a hook, the child gets a moment to end by itself once the hook has killed
+             * what it started: a runtime's exec killed first would orphan its process, and the
+             * orphan's new parent (the daemon, a subreaper) would hold it as a zombie that
+             * keeps the container's pid namespace from ever ending. */
+            bool grace = o->on_timeout && !out->timed_out;
+            if (grace)
                 o->on_timeout(o->on_timeout_arg);
-            kill(pid, SIGKILL);
-            deadline = UINT64_MAX;
+            else
+                kill(pid, SIGKILL);
+            out->timed_out = true;
+            deadline = grace ? imgd_now_monotonic_usec() + RUN_KILL_GRACE_MS * 1000 : UINT64_MAX;
         }
         for (size_t i = 0, k = 0; i < n_sinks; i++) {
             if (sinks[i].fd < 0)

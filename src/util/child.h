@@ -26,8 +26,9 @@ typedef struct imgd_spawn_opts {
  * exist) with *err naming the executable. The caller reaps the child. */
 int imgd_spawn(pid_t *out_pid, const imgd_spawn_opts *opts, imgd_error **err);
 
-/* Called once when the deadline passes, before the child is killed with SIGKILL: a chance to
- * kill what the child started (a container process a runtime's exec left behind). */
+/* Called once when the deadline passes: it kills what the child started (the process a
+ * runtime's exec runs), and the child has 5 s to end by itself before it is killed with
+ * SIGKILL. */
 typedef void (*imgd_run_timeout_fn)(void *arg);
 
 typedef struct imgd_run_opts {

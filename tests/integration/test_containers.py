@@ -542,3 +542,16 @@ def test_health_without_a_runtime_is_503(ctr_factory, tmp):
     assert r.status_code == 503
     assert r.json()["podman"] == "disconnected" and r.json()["status"] == "unhealthy"
     assert_error(create(d, "x", "true"), 503, "no-runc")
+
+
+def test_container_stops_quickly_after_an_exec_timeout(ctr):
+    # an exec killed at its deadline must not leave a zombie that holds the container's pid
+    # namespace open (the stop would then wait for SIGKILL in vain)
+    run(ctr, "after408", "sleep 60")
+    assert_error(exec_(ctr, "after408", ["sleep", "39"], timeout=1), 408)
+    assert exec_(ctr, "after408", "true").json()["execution"]["exit_code"] == 0
+    t0 = time.monotonic()
+    r = ctr.request("POST", "/api/v1/containers/after408/stop?timeout=0", timeout=30)
+    assert r.status_code == 200, r.text
+    assert time.monotonic() - t0 < 5
+    assert ctr.request("DELETE", "/api/v1/containers/after408").status_code == 200
