@@ -2,7 +2,8 @@
 /* imgctl: the command-line client of imgd. It resolves which server to talk to (flag,
  * environment, user config, system config, default), makes one or two requests through
  * client.h and prints the answer as a table or as JSON. The image commands live in images.c,
- * get (the inventory lists, also from several nodes) in get.c.
+ * get (the inventory lists, also from several nodes) in get.c, the container commands (which
+ * parse the options after their command word themselves) in containers.c.
  *
  * Exit status: 0 success, 1 no answer or an error answer from imgd, 2 usage error. */
 #include <curl/curl.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "containers.h"
 #include "get.h"
 #include "images.h"
 #include "util/cleanup.h"
@@ -560,6 +562,40 @@ static void cli_usage(FILE *f)
           "                      'error: SOURCE: MESSAGE' and do not change the exit status\n"
           "  help                show this help\n"
           "\n"
+          "Container commands (their options follow the command word; imgctl's own options\n"
+          "go before it):\n"
+          "  run [--name N] [-e K=V]... [-p HOST:CTR]... [-v /HOST:/CTR[:ro]]... [-u USER]\n"
+          "      [-w DIR] [--network none|host] [--memory SIZE] [--cpus N] [--pids-limit N]\n"
+          "      [--entrypoint CMD] [--label K=V]... [--pull] [--create-only]\n"
+          "      IMAGE [COMMAND [ARG]...]\n"
+          "                      create and start a container and print its full ID; without\n"
+          "                      --name it is named imgd-XXXXXXXX (8 random hex digits); -e K\n"
+          "                      passes K's value from here; ports are published on the address\n"
+          "                      imgd is configured with; --pull pulls a missing image;\n"
+          "                      --create-only does not start it\n"
+          "  ps [-a] [-q] [--no-trunc] [--json]\n"
+          "                      list running containers (-a: all) as docker ps does\n"
+          "  start CONTAINER...  start containers, printing each name\n"
+          "  stop [-t SECONDS] CONTAINER...\n"
+          "                      stop containers: the stop signal, SIGKILL after SECONDS\n"
+          "                      (default: imgd's stop_timeout)\n"
+          "  rm [-f] CONTAINER...\n"
+          "                      remove stopped containers (-f: also running ones)\n"
+          "  logs [-f] [--tail N|all] [-t] [--since T] CONTAINER\n"
+          "                      print the log (all of it unless --tail); -f: follow it while\n"
+          "                      the container runs; -t: with times; T: RFC 3339 UTC, seconds\n"
+          "                      since the epoch, or a duration back from now (10m, 1h30m)\n"
+          "  exec [-u USER] [-w DIR] [-e K=V]... [--timeout SEC] CONTAINER COMMAND [ARG]...\n"
+          "                      run a command in a running container, print its output\n"
+          "                      (stdout and stderr together) and exit with its exit status\n"
+          "  push-file [--mode MODE] [--owner USER[:GROUP]] LOCAL_FILE|- CONTAINER:/PATH\n"
+          "                      write a local file (-: standard input, at most 16 MiB) into\n"
+          "                      a container; MODE defaults to the local file's, else 0644\n"
+          "  adduser [--password-stdin] [--shell S] [--uid N] [--home DIR] [--groups G1,G2]\n"
+          "      CONTAINER USERNAME\n"
+          "                      add a user to a container's /etc/passwd; the password is read\n"
+          "                      from standard input only (asked for without echo on a terminal)\n"
+          "\n"
           "Options:\n"
           "  -s, --server URL    imgd to talk to: http://HOST:PORT, https://HOST:PORT or\n"
           "                      unix:///PATH (default: $IMGCTL_SERVER, then the config files,\n"
@@ -574,7 +610,7 @@ static void cli_usage(FILE *f)
           "                      on connecting, and when no progress came for 300 s or SEC\n"
           "  -o, --output FMT    table (default) or json; get: also csv (one list: local or\n"
           "                      harbor), whose local header serves as imgd's ignore file; get's\n"
-          "                      json is the server's answer unchanged\n"
+          "                      json and that of the container commands is imgd's answer\n"
           "  -h, --help          show this help\n"
           "      --version       show the client version\n"
           "\n"
@@ -746,18 +782,34 @@ static int cli_option(cli_args *a, int opt, char **argv)
     return -1;
 }
 
-/* Parse argv into *a. Options may come before or after the command (getopt permutes). Returns -1
- * to go on, or the exit status. */
-static int cli_parse(cli_args *a, int argc, char **argv)
+/* getopt_long over argv with optstring into a fresh *a. Returns -1 to go on, or the exit
+ * status. */
+static int cli_parse_options(cli_args *a, int argc, char **argv, const char *optstring)
 {
     *a = (cli_args){.timeout_sec = DEFAULT_TIMEOUT, .format = CLI_FORMAT_TABLE};
     opterr = 0; /* the messages are ours, one line each */
+    optind = 0; /* glibc: start over, and read the "+" of optstring */
     int opt;
-    while ((opt = getopt_long(argc, argv, ":s:ko:hqf", cli_long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, optstring, cli_long_options, NULL)) != -1) {
         int r = cli_option(a, opt, argv);
         if (r >= 0)
             return r;
     }
+    return -1;
+}
+
+/* Parse argv into *a. Options may come before or after the command (getopt permutes), but for a
+ * container command only before it: those parse what follows their command word themselves, as
+ * run and exec hand what follows the image or container to the command they run. Returns -1
+ * to go on, or the exit status. */
+static int cli_parse(cli_args *a, int argc, char **argv)
+{
+    int r = cli_parse_options(a, argc, argv, "+:s:ko:hqf");
+    bool container = r < 0 && optind < argc && imgd_cli_container_command_is(argv[optind]);
+    if (r < 0 && !container)
+        r = cli_parse_options(a, argc, argv, ":s:ko:hqf");
+    if (r >= 0)
+        return r;
     if (a->key && !a->cert)
         return imgd_cli_usage_error("--key needs --cert");
     a->words = argv + optind;
@@ -849,6 +901,30 @@ static int cli_run_get(const cli_args *a)
     return imgd_cli_get(&ga);
 }
 
+/* A container command: imgctl's options before it, its own after it. */
+static int cli_run_container(const cli_args *a)
+{
+    const char *refused = cli_image_option_refused(a, 0);
+    if (refused)
+        return imgd_cli_usage_error("%s does not take %s before the command word (its options "
+                                    "follow it)",
+                                    a->words[0], refused);
+    if (a->format == CLI_FORMAT_CSV)
+        return imgd_cli_usage_error("%s does not print CSV: -o csv is for get", a->words[0]);
+    _cleanup_(cli_settings_dispose) cli_settings s = {0};
+    _cleanup_error_ imgd_error *err = NULL;
+    if (cli_settings_resolve(&s, a, &err) < 0)
+        return imgd_cli_fail(err);
+    imgd_client_options opts = cli_client_options(a, &s);
+    imgd_cli_container_args ca = {
+        .client = &opts,
+        .json = a->format == CLI_FORMAT_JSON,
+        .argc = a->n_words,
+        .argv = a->words,
+    };
+    return imgd_cli_container_main(&ca);
+}
+
 static int cli_dispatch(const cli_args *a)
 {
     const char *cmd = a->words[0];
@@ -858,6 +934,8 @@ static int cli_dispatch(const cli_args *a)
     }
     if (strcmp(cmd, "get") == 0)
         return cli_run_get(a);
+    if (imgd_cli_container_command_is(cmd))
+        return cli_run_container(a);
     const imgd_cli_image_command *ic = imgd_cli_image_command_find(cmd);
     if (ic)
         return cli_run_image_command(a, ic);
