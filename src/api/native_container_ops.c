@@ -491,8 +491,9 @@ int native_containers_file_put(imgd_request *req, imgd_response *resp, imgd_erro
         r = imgd_error_set(err, EINVAL, "Missing required field: content");
     if (r == 0)
         r = decode_content(&data, &len, in, err);
-    if (r == 0 && json_object_get(in, "mode"))
-        r = decode_mode(&mode, json_object_get(in, "mode"), err);
+    json_t *mode_v = json_object_get(in, "mode");
+    if (r == 0 && mode_v && !json_is_null(mode_v))
+        r = decode_mode(&mode, mode_v, err);
     if (r == 0)
         r = ctr_optional_string(in, "owner", &owner, err);
     if (r < 0)

@@ -384,6 +384,22 @@ static json_t *ports_json(const json_t *ports)
     return o;
 }
 
+/* [{"host_ip","host_port","container_port","protocol"}]: where each port is published. */
+static json_t *port_bindings_json(const json_t *ports)
+{
+    json_t *a = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach (ports, i, p) {
+        const char *ip = imgd_json_get_string(p, "host_ip");
+        json_array_append_new(a,
+                              json_pack("{s:s, s:O, s:O, s:s}", "host_ip", ip ? ip : "",
+                                        "host_port", json_object_get(p, "host"), "container_port",
+                                        json_object_get(p, "container"), "protocol", "tcp"));
+    }
+    return a;
+}
+
 static json_t *container_summary(const imgd_container *c)
 {
     char sid[SHORT_ID_LEN + 1];
@@ -392,6 +408,9 @@ static json_t *container_summary(const imgd_container *c)
                           "name", c->name, "status", imgd_container_state_name(c->state), "image",
                           c->image, "image_id", c->image_id, "created", time_json(c->created),
                           "ports", ports_json(json_object_get(c->config, "ports")));
+    if (o)
+        json_object_set_new(o, "port_bindings",
+                            port_bindings_json(json_object_get(c->config, "ports")));
     if (o)
         json_object_set_new(o, "exit_code",
                             c->state == IMGD_CONTAINER_EXITED ? json_integer(c->exit_code)

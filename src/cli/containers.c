@@ -440,14 +440,26 @@ static char *ps_command(const json_t *args, bool no_trunc)
     return imgd_buf_steal(&b, NULL);
 }
 
-/* docker's PORTS without the address: the API does not say which address imgd publishes on. */
-static char *ps_ports(const json_t *ports)
+/* docker's PORTS, "127.0.0.1:8080->80/tcp", from port_bindings; an imgd without that field
+ * gives only the "ports" map, and the address is left out. */
+static char *ps_ports(const json_t *row)
 {
     imgd_buf b = {0};
+    const json_t *bindings = json_object_get(row, "port_bindings");
+    size_t i;
+    const json_t *p;
+    json_array_foreach (bindings, i, p)
+        imgd_buf_printf(&b, "%s%s:%lld->%lld/%s", b.len ? ", " : "",
+                        json_string_value(json_object_get(p, "host_ip")) ?: "",
+                        (long long)json_integer_value(json_object_get(p, "host_port")),
+                        (long long)json_integer_value(json_object_get(p, "container_port")),
+                        json_string_value(json_object_get(p, "protocol")) ?: "tcp");
     const char *host;
     const json_t *ctr;
-    json_object_foreach ((json_t *)ports, host, ctr)
-        imgd_buf_printf(&b, "%s%s->%s/tcp", b.len ? ", " : "", host, json_string_value(ctr) ?: "?");
+    if (!bindings)
+        json_object_foreach ((json_t *)json_object_get(row, "ports"), host, ctr)
+            imgd_buf_printf(&b, "%s%s->%s/tcp", b.len ? ", " : "", host,
+                            json_string_value(ctr) ?: "?");
     if (!b.data)
         imgd_buf_append(&b, "", 0);
     return imgd_buf_steal(&b, NULL);
@@ -474,7 +486,7 @@ static void ps_add_row(ps_view *v, const json_t *sum, const json_t *det)
     ps_ago(created, sizeof(created), json_object_get(sum, "created"), v->now);
     ps_status(status, sizeof(status), det, v->now);
     _cleanup_free_ char *command = ps_command(json_object_get(det, "args"), v->no_trunc);
-    _cleanup_free_ char *ports = ps_ports(json_object_get(sum, "ports"));
+    _cleanup_free_ char *ports = ps_ports(sum);
     const char *row[PS_COLS] = {v->no_trunc ? full : id,
                                 imgd_json_get_string(sum, "image") ?: "",
                                 command ? command : "",

@@ -369,6 +369,9 @@ def test_file_write_read_and_options(ctr):
     assert got["encoding"] == "base64" and got["content"] == "AAEC/w==" and got["size"] == 4
     got = ctr.get("/api/v1/containers/files/files", params={"path": "/opt/app/conf.d/x.conf"})
     assert got.json()["file"]["content"] == "a=1\n" and got.json()["file"]["mode"] == "0600"
+    r = ctr.request("POST", "/api/v1/containers/files/files",
+                    json={"dest_path": "/tmp/nulls", "content": "", "mode": None, "owner": None})
+    assert r.status_code == 200, r.text  # null is absent, as for every optional field
     assert_error(ctr.get("/api/v1/containers/files/files", params={"path": "/nope"}), 404)
     assert_error(ctr.request("POST", "/api/v1/containers/files/files",
                              json={"dest_path": "/tmp/x"}), 400, "content")
@@ -422,6 +425,8 @@ def test_port_forward_to_httpd_in_the_container(ctr):
                 json={"dest_path": "/www/big", "content": big})
     assert requests.get(f"http://127.0.0.1:{port}/big", timeout=5).text == big
     assert status_of(ctr, "web")["ports"] == {str(port): "8080"}
+    assert status_of(ctr, "web")["port_bindings"] == [
+        {"host_ip": "127.0.0.1", "host_port": port, "container_port": 8080, "protocol": "tcp"}]
     # the port is taken while the container runs
     assert_error(create(ctr, "web2", "sleep 5", ports={str(port): "80"}), 409, str(port))
     ctr.request("POST", "/api/v1/containers/web/stop?timeout=0")

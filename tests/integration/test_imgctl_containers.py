@@ -107,7 +107,7 @@ def test_run_ps_exec_logs(ctr):
 
     rows = table(ok(ctl(d, "ps")))  # running ones only
     assert rows == [[web[:12], "busybox:latest", '"sh -c echo hello; e\u2026"', rows[0][3],
-                     rows[0][4], f"{port}->80/tcp", "web"]]
+                     rows[0][4], f"127.0.0.1:{port}->80/tcp", "web"]]
     assert re.fullmatch(r"(Less than a second|\d+ seconds?) ago", rows[0][3])
     assert re.fullmatch(r"Up (Less than a second|\d+ seconds?)", rows[0][4])
 

@@ -156,12 +156,16 @@ static json_t *resolve_env(const json_t *image_env, char **request_env)
     return env;
 }
 
-static json_t *resolve_ports_volumes(const imgd_container_spec *spec, json_t **volumes)
+/* Ports keep the address they are published on (port_bind_address when created), so a later
+ * change of the setting does not move a container's ports. */
+static json_t *resolve_ports_volumes(const imgd_container_spec *spec, const char *host_ip,
+                                     json_t **volumes)
 {
     json_t *ports = json_array();
     for (size_t i = 0; ports && i < spec->n_ports; i++)
-        json_array_append_new(ports, json_pack("{s:i, s:i}", "host", spec->ports[i].host,
-                                               "container", spec->ports[i].container));
+        json_array_append_new(ports,
+                              json_pack("{s:i, s:i, s:s}", "host", spec->ports[i].host, "container",
+                                        spec->ports[i].container, "host_ip", host_ip));
     *volumes = json_array();
     for (size_t i = 0; *volumes && i < spec->n_volumes; i++)
         json_array_append_new(*volumes, json_pack("{s:s, s:s, s:b}", "host", spec->volumes[i].host,
@@ -172,8 +176,8 @@ static json_t *resolve_ports_volumes(const imgd_container_spec *spec, json_t **v
 
 /* The container's configuration, fully resolved against the image at create time: later changes
  * to the image (a new pull under the same name) do not change the container. */
-static int resolve_config(json_t **out, const imgd_container_spec *spec, const json_t *icfg,
-                          imgd_error **err)
+static int resolve_config(json_t **out, const imgd_runtime *rt, const imgd_container_spec *spec,
+                          const json_t *icfg, imgd_error **err)
 {
     json_auto_t *entry = spec->entrypoint ? strv_json(spec->entrypoint)
                                           : strings_of(json_object_get(icfg, "Entrypoint"));
@@ -194,7 +198,7 @@ static int resolve_config(json_t **out, const imgd_container_spec *spec, const j
     if (!stop || signal_parse(stop) < 0)
         stop = "SIGTERM";
     json_t *volumes = NULL;
-    json_t *ports = resolve_ports_volumes(spec, &volumes);
+    json_t *ports = resolve_ports_volumes(spec, rt->cfg->port_bind_address, &volumes);
     json_t *labels = spec->labels ? json_incref(spec->labels) : json_object();
     json_t *c = json_pack("{s:O, s:O, s:O, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:s}",
                           "args", args, "command", cmd, "entrypoint", entry, "env",
@@ -397,14 +401,14 @@ static int op_begin(imgd_runtime *rt, imgd_container *c, int *lock, imgd_error *
 static int ports_bind(imgd_runtime *rt, const imgd_container *c, int *fds, size_t *n,
                       imgd_error **err)
 {
-    struct in_addr addr;
-    if (inet_pton(AF_INET, rt->cfg->port_bind_address, &addr) != 1)
-        return imgd_error_set(err, EINVAL, "port_bind_address '%s' is not an IPv4 address",
-                              rt->cfg->port_bind_address);
     size_t i;
     json_t *p;
     json_array_foreach (json_object_get(c->config, "ports"), i, p) {
         int host = (int)json_integer_value(json_object_get(p, "host"));
+        const char *ip = imgd_json_get_string(p, "host_ip") ?: rt->cfg->port_bind_address;
+        struct in_addr addr;
+        if (inet_pton(AF_INET, ip, &addr) != 1)
+            return imgd_error_set(err, EINVAL, "port address '%s' is not an IPv4 address", ip);
         struct sockaddr_in sin = {
             .sin_family = AF_INET, .sin_port = htons((uint16_t)host), .sin_addr = addr};
         int one = 1;
@@ -414,8 +418,7 @@ static int ports_bind(imgd_runtime *rt, const imgd_container *c, int *fds, size_
         fds[(*n)++] = fd;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 128) < 0)
-            return imgd_error_errno(err, errno, "publish host port %s:%d",
-                                    rt->cfg->port_bind_address, host);
+            return imgd_error_errno(err, errno, "publish host port %s:%d", ip, host);
     }
     return 0;
 }
@@ -713,7 +716,7 @@ int imgd_runtime_create(imgd_runtime *rt, const imgd_container_spec *spec, bool 
     if (r == 0)
         r = image_config(&icfg, rt, &img, err);
     if (r == 0)
-        r = resolve_config(&c.config, spec, icfg, err);
+        r = resolve_config(&c.config, rt, spec, icfg, err);
     if (r == 0 && random_id(c.id) < 0)
         r = imgd_error_set(err, EIO, "no random bytes for a container id");
     if (r < 0) {
