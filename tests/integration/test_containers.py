@@ -4,6 +4,7 @@ and a busybox image: the seed's walkthrough and Python client, then each behavio
 import ctypes
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -560,3 +561,31 @@ def test_container_stops_quickly_after_an_exec_timeout(ctr):
     assert r.status_code == 200, r.text
     assert time.monotonic() - t0 < 5
     assert ctr.request("DELETE", "/api/v1/containers/after408").status_code == 200
+
+
+def test_crun_in_a_private_mount_namespace(ctr_factory):
+    crun = shutil.which("crun")
+    if not crun:
+        pytest.skip("crun is not installed (package crun)")
+    d = ctr_factory(args=["--runtime", "crun"])
+    health = d.get("/api/v1/health").json()
+    assert health["podman"] == "connected"
+    message = health["components"]["runtime"]["message"]
+    assert message.startswith("crun version")
+    hybrid = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+    if hybrid.exists() and hybrid.read_text().strip():
+        # crun refuses such a host unless it runs where the cgroup2 mount is hidden
+        assert "private mount namespace (hybrid cgroups)" in message
+    run(d, "crunbox", ["sh", "-c", "echo from-crun; sleep 60"], memory="64m")
+    wait_for(lambda: logs_of(d, "crunbox") == "from-crun\n", what="the first line")
+    assert exec_(d, "crunbox", "echo hi").json()["execution"]["output"] == "hi\n"
+    full = status_of(d, "crunbox")["full_id"]
+    mem = Path("/sys/fs/cgroup/memory/imgd") / full / "memory.limit_in_bytes"
+    if mem.exists():
+        assert mem.read_text().strip() == str(64 << 20)
+    r = d.request("POST", "/api/v1/containers/crunbox/stop?timeout=0", timeout=30)
+    assert r.status_code == 200 and r.json()["container"]["exit_code"] == 137
+    assert d.request("DELETE", "/api/v1/containers/crunbox").status_code == 200
+    # the host's mounts are untouched by the runtime's private namespace
+    assert any(" /sys/fs/cgroup/unified " in line for line in open("/proc/self/mountinfo")) \
+        or not hybrid.exists()
