@@ -3,9 +3,7 @@
 and a busybox image: the seed's walkthrough and Python client, then each behaviour in turn."""
 import ctypes
 import json
-import os
 import shutil
-import signal
 import time
 from pathlib import Path
 
