@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 import requests
 
+import ocibuild as ob
 from conftest import Imgd, free_port
-from containers import (busybox_layout, ctr, ctr_factory, logs_of, pids_running,  # noqa: F401
-                        status_of, wait_exited, wait_for)
+from containers import (busybox_applets, busybox_layout, ctr, ctr_factory,  # noqa: F401
+                        logs_of, pids_running, status_of, wait_exited, wait_for)
+
+pytest_plugins = ["registry"]
 
 ERROR_KEYS = {"success", "error", "timestamp"}
 
@@ -587,3 +590,57 @@ def test_crun_in_a_private_mount_namespace(ctr_factory):
     # the host's mounts are untouched by the runtime's private namespace
     assert any(" /sys/fs/cgroup/unified " in line for line in open("/proc/self/mountinfo")) \
         or not hybrid.exists()
+
+
+# ---- the image's config, and images pulled on demand ----
+
+
+def _import_custom(d, tmp, name, **config):
+    """Import a busybox image whose config has the given fields (StopSignal, Entrypoint...)."""
+    entries = ob.busybox_entries(applets=busybox_applets())
+    layer = ob.build_layer(entries)
+    conf = ob.build_config([layer.diff_id], cmd=config.pop("Cmd", ("/bin/sh",)),
+                           env=("PATH=/bin",))
+    conf["config"].update(config)
+    layout = ob.Layout(tmp / f"layout-{name}")
+    layout.add(ob.build_image([layer], config=conf), ref="x")
+    r = d.request("POST", "/api/v1/images/import",
+                  json={"path": str(tmp / f"layout-{name}"), "tag": f"{name}:latest"}, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def test_image_config_entrypoint_workdir_user_and_stop_signal(ctr, tmp):
+    _import_custom(ctr, tmp, "custom", Entrypoint=["/bin/sh", "-c"],
+                   Cmd=["echo cmd; id -u; pwd"], WorkingDir="/tmp", User="65534",
+                   StopSignal="SIGUSR1")
+    run(ctr, "defaults", None, image="custom:latest")
+    wait_exited(ctr, "defaults")
+    assert logs_of(ctr, "defaults") == "cmd\n65534\n/tmp\n"
+    # a command replaces Cmd and goes to the entrypoint; an entrypoint replaces both
+    run(ctr, "argsonly", ["echo given"], image="custom:latest")
+    wait_exited(ctr, "argsonly")
+    assert logs_of(ctr, "argsonly") == "given\n"
+    run(ctr, "newentry", ["-n", "x"], image="custom:latest", entrypoint=["echo"], user="0",
+        workdir="/")
+    wait_exited(ctr, "newentry")
+    assert logs_of(ctr, "newentry") == "x"
+    # the image's StopSignal is what stop sends first
+    run(ctr, "usr1", ["trap 'echo got-usr1; exit 0' USR1; echo ready; "
+                      "while :; do sleep 0.05; done"], image="custom:latest")
+    wait_for(lambda: logs_of(ctr, "usr1") == "ready\n", what="ready")
+    r = ctr.request("POST", "/api/v1/containers/usr1/stop?timeout=20", timeout=30)
+    assert r.status_code == 200 and r.json()["container"]["exit_code"] == 0
+    assert logs_of(ctr, "usr1") == "ready\ngot-usr1\n"
+    assert status_of(ctr, "usr1")["stop_signal"] == "SIGUSR1"
+
+
+def test_missing_image_is_404_unless_pull(ctr_factory, test_images):
+    d = ctr_factory(import_images=False)
+    ref = test_images["busybox-oci"].ref
+    assert_error(create(d, "nopull", "sleep 30", image=ref), 404, "not found")
+    r = create(d, "pulled", "sleep 30", image=ref, pull=True)
+    assert r.status_code == 200, r.text
+    assert r.json()["container"]["status"] == "running"
+    assert status_of(d, "pulled")["image_id"] == test_images["busybox-oci"].config_digest
+    # the second one finds it in the store
+    assert create(d, "again", "sleep 30", image=ref, pull=True).status_code == 200
