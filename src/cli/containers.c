@@ -1337,7 +1337,8 @@ static int ctr_parse(ctr_ctx *x)
                    : imgd_cli_usage_error("usage: imgctl %s %s", x->cmd->name, x->cmd->synopsis);
     for (int i = 0; i < x->n_args; i++) {
         /* run's and exec's command may hold an empty word */
-        if (x->args[i][0] == '\0' && (i < x->cmd->min_args || x->cmd->shorts[0] != '+'))
+        bool may_be_empty = i >= x->cmd->min_args && x->cmd->shorts[0] == '+';
+        if (!may_be_empty && x->args[i][0] == '\0')
             return imgd_cli_usage_error("%s: an argument is empty", x->cmd->name);
     }
     if (x->o.tail && strcmp(x->o.tail, "all") != 0 && strcmp(x->o.tail, "-1") != 0 &&

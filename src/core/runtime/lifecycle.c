@@ -592,9 +592,11 @@ static int container_signal(imgd_runtime *rt, const imgd_container *c, int sig)
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     if (imgd_read_file(&stat, NULL, path, 4096, NULL) < 0)
         return -ESRCH;
+    /* "pid (comm) state ppid ...": comm may hold anything, so from the last ')' */
     const char *p = strrchr(stat, ')');
-    int ppid = 0;
-    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid != monitor)
+    char *end = NULL;
+    long ppid = p && p[1] == ' ' && p[2] && p[3] == ' ' ? strtol(p + 4, &end, 10) : 0;
+    if (!end || *end != ' ' || ppid != monitor)
         return -ESRCH;
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }

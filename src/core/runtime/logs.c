@@ -229,7 +229,7 @@ static int follow_loop(imgd_runtime *rt, const imgd_container *c, const imgd_log
             offset = 0;
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
-        if (st.st_size > offset && read_range(&buf, &len, fd, offset, st.st_size) == 0) {
+        if (st.st_size > offset && read_range(&buf, &len, fd, offset, st.st_size) == 0 && buf) {
             char *last = memrchr(buf, '\n', len);
             size_t take = last ? (size_t)(last - buf) + 1 : 0;
             imgd_buf chunk = {0};
