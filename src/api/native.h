@@ -4,6 +4,10 @@
 
 #include "http.h"
 
+/* An optional string member of a request body (absent or null: *out NULL); -EINVAL when present
+ * with another type. *out is borrowed from in. */
+int native_optional_string(const json_t *in, const char *key, const char **out, imgd_error **err);
+
 int native_health_get(imgd_request *req, imgd_response *resp, imgd_error **err);
 int native_metrics_get(imgd_request *req, imgd_response *resp, imgd_error **err);
 int native_version_get(imgd_request *req, imgd_response *resp, imgd_error **err);

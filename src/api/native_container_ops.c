@@ -310,9 +310,9 @@ static int decode_exec(op_job *j, const json_t *in, int64_t default_timeout, img
     if (r == 0)
         r = ctr_env(&j->exec.env, json_object_get(in, "env"), err);
     if (r == 0)
-        r = ctr_optional_string(in, "user", &user, err);
+        r = native_optional_string(in, "user", &user, err);
     if (r == 0)
-        r = ctr_optional_string(in, "workdir", &workdir, err);
+        r = native_optional_string(in, "workdir", &workdir, err);
     if (r == 0 && workdir && workdir[0] != '/')
         r = imgd_error_set(err, EINVAL, "'workdir' must be an absolute path");
     json_t *t = json_object_get(in, "timeout");
@@ -372,11 +372,11 @@ int native_containers_user_add(imgd_request *req, imgd_response *resp, imgd_erro
     if (r == 0 && !json_is_string(json_object_get(in, "username")))
         r = imgd_error_set(err, EINVAL, "Missing required field: username");
     if (r == 0)
-        r = ctr_optional_string(in, "password", &u.password, err);
+        r = native_optional_string(in, "password", &u.password, err);
     if (r == 0)
-        r = ctr_optional_string(in, "shell", &u.shell, err);
+        r = native_optional_string(in, "shell", &u.shell, err);
     if (r == 0)
-        r = ctr_optional_string(in, "home", &u.home, err);
+        r = native_optional_string(in, "home", &u.home, err);
     json_t *uid = json_object_get(in, "uid");
     if (r == 0 && uid && !json_is_null(uid)) {
         if (!json_is_integer(uid) || json_integer_value(uid) < 0 ||
@@ -427,7 +427,7 @@ static int decode_mode(mode_t *out, const json_t *v, imgd_error **err)
 static int decode_content(char **out, size_t *len, const json_t *in, imgd_error **err)
 {
     const char *enc = NULL;
-    int r = ctr_optional_string(in, "encoding", &enc, err);
+    int r = native_optional_string(in, "encoding", &enc, err);
     json_t *c = json_object_get(in, "content");
     if (r < 0)
         return r;
@@ -495,7 +495,7 @@ int native_containers_file_put(imgd_request *req, imgd_response *resp, imgd_erro
     if (r == 0 && mode_v && !json_is_null(mode_v))
         r = decode_mode(&mode, mode_v, err);
     if (r == 0)
-        r = ctr_optional_string(in, "owner", &owner, err);
+        r = native_optional_string(in, "owner", &owner, err);
     if (r < 0)
         return r;
     const char *dest = json_string_value(json_object_get(in, "dest_path"));

@@ -237,7 +237,7 @@ static int decode_limits(imgd_container_spec *spec, const json_t *in, imgd_error
     return r;
 }
 
-int ctr_optional_string(const json_t *in, const char *key, const char **out, imgd_error **err)
+int native_optional_string(const json_t *in, const char *key, const char **out, imgd_error **err)
 {
     json_t *v = json_object_get(in, key);
     *out = NULL;
@@ -252,7 +252,7 @@ int ctr_optional_string(const json_t *in, const char *key, const char **out, img
 static int decode_network(imgd_container_spec *spec, const json_t *in, imgd_error **err)
 {
     const char *net = NULL;
-    int r = ctr_optional_string(in, "network", &net, err);
+    int r = native_optional_string(in, "network", &net, err);
     if (r < 0 || !net || !strcmp(net, "none"))
         return r;
     if (strcmp(net, "host") != 0)
@@ -334,9 +334,9 @@ static int decode_create(create_job *j, imgd_error **err)
     if (r == 0)
         r = ctr_env(&s->env, json_object_get(in, "environment"), err);
     if (r == 0)
-        r = ctr_optional_string(in, "user", &s->user, err);
+        r = native_optional_string(in, "user", &s->user, err);
     if (r == 0)
-        r = ctr_optional_string(in, "workdir", &s->workdir, err);
+        r = native_optional_string(in, "workdir", &s->workdir, err);
     if (r == 0 && s->workdir && s->workdir[0] != '/')
         r = imgd_error_set(err, EINVAL, "'workdir' must be an absolute path");
     if (r == 0)

@@ -15,6 +15,3 @@ int ctr_argv(char ***out, const json_t *v, const char *key, imgd_error **err);
 
 /* Environment: {"K": "v"} or ["K=v"]; *out owned, NULL when absent. */
 int ctr_env(char ***out, const json_t *v, imgd_error **err);
-
-/* An optional string member: -EINVAL when present with another type; *out borrowed. */
-int ctr_optional_string(const json_t *in, const char *key, const char **out, imgd_error **err);

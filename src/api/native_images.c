@@ -103,19 +103,6 @@ int native_images_inspect(imgd_request *req, imgd_response *resp, imgd_error **e
     return respond(resp, 200, json_pack("{s:b, s:o*}", "success", 1, "image", o), err);
 }
 
-/* Optional string member; -EINVAL when present with another type. */
-static int optional_string(const json_t *in, const char *key, const char **out, imgd_error **err)
-{
-    json_t *v = json_object_get(in, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return imgd_error_set(err, EINVAL, "'%s' must be a string", key);
-    *out = json_string_value(v);
-    return 0;
-}
-
 int native_images_import(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     json_t *in = NULL;
@@ -126,11 +113,11 @@ int native_images_import(imgd_request *req, imgd_response *resp, imgd_error **er
     if (!json_is_object(in))
         r = imgd_error_set(err, EINVAL, "body must be an object with 'path'");
     if (r == 0)
-        r = optional_string(in, "path", &path, err);
+        r = native_optional_string(in, "path", &path, err);
     if (r == 0)
-        r = optional_string(in, "tag", &tag, err);
+        r = native_optional_string(in, "tag", &tag, err);
     if (r == 0)
-        r = optional_string(in, "platform", &platform, err);
+        r = native_optional_string(in, "platform", &platform, err);
     if (r == 0 && (!path || path[0] != '/'))
         r = imgd_error_set(err, EINVAL, "'path' must be an absolute path on the server");
     imgd_platform p;
@@ -158,7 +145,7 @@ int native_images_tag(imgd_request *req, imgd_response *resp, imgd_error **err)
     if (r < 0)
         return r;
     const char *tag = NULL;
-    r = json_is_object(in) ? optional_string(in, "tag", &tag, err)
+    r = json_is_object(in) ? native_optional_string(in, "tag", &tag, err)
                            : imgd_error_set(err, EINVAL, "body must be an object with 'tag'");
     if (r == 0 && !tag)
         r = imgd_error_set(err, EINVAL, "'tag' is required");
@@ -332,9 +319,9 @@ static int parse_pull(pull_job *p, const json_t *in, imgd_error **err)
     const char *reference = NULL, *platform = NULL;
     if (!json_is_object(in))
         return imgd_error_set(err, EINVAL, "body must be an object");
-    int r = optional_string(in, "reference", &reference, err);
+    int r = native_optional_string(in, "reference", &reference, err);
     if (r == 0)
-        r = optional_string(in, "platform", &platform, err);
+        r = native_optional_string(in, "platform", &platform, err);
     if (r < 0)
         return r;
     if (!reference)

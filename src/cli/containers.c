@@ -23,6 +23,7 @@
 #include "images.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
+#include "util/humanize.h"
 #include "util/json.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -334,34 +335,6 @@ static int ps_parse_time(time_t *out, const json_t *v)
     return 0;
 }
 
-/* go-units HumanDuration, which docker prints in CREATED and STATUS: "2 days", "About an hour". */
-static void ps_human_duration(char *buf, size_t len, int64_t secs)
-{
-    int64_t minutes = secs / 60, hours = (secs + 1800) / 3600;
-    if (secs < 1)
-        snprintf(buf, len, "Less than a second");
-    else if (secs == 1)
-        snprintf(buf, len, "1 second");
-    else if (secs < 60)
-        snprintf(buf, len, "%lld seconds", (long long)secs);
-    else if (minutes == 1)
-        snprintf(buf, len, "About a minute");
-    else if (minutes < 60)
-        snprintf(buf, len, "%lld minutes", (long long)minutes);
-    else if (hours == 1)
-        snprintf(buf, len, "About an hour");
-    else if (hours < 48)
-        snprintf(buf, len, "%lld hours", (long long)hours);
-    else if (hours < 24 * 7 * 2)
-        snprintf(buf, len, "%lld days", (long long)(hours / 24));
-    else if (hours < 24 * 30 * 2)
-        snprintf(buf, len, "%lld weeks", (long long)(hours / 24 / 7));
-    else if (hours < 24 * 365 * 2)
-        snprintf(buf, len, "%lld months", (long long)(hours / 24 / 30));
-    else
-        snprintf(buf, len, "%lld years", (long long)(secs / 3600 / 24 / 365));
-}
-
 /* "<duration> ago" since the time v, or "" when v is not a time. */
 static void ps_ago(char *buf, size_t len, const json_t *v, time_t now)
 {
@@ -371,7 +344,7 @@ static void ps_ago(char *buf, size_t len, const json_t *v, time_t now)
         snprintf(buf, len, "%s", "");
         return;
     }
-    ps_human_duration(d, sizeof(d), (int64_t)(now - t));
+    imgd_humanize_go_duration(d, sizeof(d), (int64_t)(now - t));
     snprintf(buf, len, "%s ago", d);
 }
 
@@ -383,7 +356,7 @@ static void ps_status(char *buf, size_t len, const json_t *c, time_t now)
     time_t t = 0;
     if (state && strcmp(state, "running") == 0 &&
         ps_parse_time(&t, json_object_get(c, "started_at")) == 0) {
-        ps_human_duration(ago, sizeof(ago), (int64_t)(now - t));
+        imgd_humanize_go_duration(ago, sizeof(ago), (int64_t)(now - t));
         snprintf(buf, len, "Up %s", ago);
     } else if (state && strcmp(state, "exited") == 0) {
         ps_ago(ago, sizeof(ago), json_object_get(c, "finished_at"), now);

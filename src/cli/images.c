@@ -163,34 +163,6 @@ static int images_parse_time(time_t *out, const char *s)
     return 0;
 }
 
-/* go-units HumanDuration, which docker prints as CREATED: "2 days", "About an hour". */
-static void images_human_duration(char *buf, size_t len, int64_t secs)
-{
-    int64_t minutes = secs / 60, hours = (secs + 1800) / 3600;
-    if (secs < 1)
-        snprintf(buf, len, "Less than a second");
-    else if (secs == 1)
-        snprintf(buf, len, "1 second");
-    else if (secs < 60)
-        snprintf(buf, len, "%lld seconds", (long long)secs);
-    else if (minutes == 1)
-        snprintf(buf, len, "About a minute");
-    else if (minutes < 60)
-        snprintf(buf, len, "%lld minutes", (long long)minutes);
-    else if (hours == 1)
-        snprintf(buf, len, "About an hour");
-    else if (hours < 48)
-        snprintf(buf, len, "%lld hours", (long long)hours);
-    else if (hours < 24 * 7 * 2)
-        snprintf(buf, len, "%lld days", (long long)(hours / 24));
-    else if (hours < 24 * 30 * 2)
-        snprintf(buf, len, "%lld weeks", (long long)(hours / 24 / 7));
-    else if (hours < 24 * 365 * 2)
-        snprintf(buf, len, "%lld months", (long long)(hours / 24 / 30));
-    else
-        snprintf(buf, len, "%lld years", (long long)(secs / 3600 / 24 / 365));
-}
-
 static void images_created(char *buf, size_t len, const char *created, time_t now)
 {
     time_t t = 0;
@@ -199,7 +171,7 @@ static void images_created(char *buf, size_t len, const char *created, time_t no
         snprintf(buf, len, "N/A");
         return;
     }
-    images_human_duration(ago, sizeof(ago), (int64_t)(now - t));
+    imgd_humanize_go_duration(ago, sizeof(ago), (int64_t)(now - t));
     snprintf(buf, len, "%s ago", ago);
 }
 

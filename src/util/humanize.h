@@ -17,3 +17,8 @@ char *imgd_humanize_natural(char *buf, size_t len, int64_t size);
 /* Python str(datetime.timedelta(seconds=s)) for whole seconds: "0:00:05", "1:00:00",
  * "1 day, 2:03:04", "3 days, 0:00:00". Returns buf. */
 char *imgd_humanize_duration(char *buf, size_t len, int64_t seconds);
+
+/* go-units HumanDuration, which docker prints in CREATED and STATUS: "Less than a second",
+ * "1 second", "About a minute", "3 hours", "2 days", "5 weeks", "3 months", "2 years".
+ * Returns buf. */
+char *imgd_humanize_go_duration(char *buf, size_t len, int64_t secs);

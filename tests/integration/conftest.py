@@ -193,6 +193,13 @@ def imgd_factory(request, tmp):
         return inst
 
     yield start
+    stop_daemons(request, started)
+
+
+def stop_daemons(request, started, then=None):
+    """Stop the daemons a test started; print their logs when it failed or a sanitizer spoke,
+    call then() (clean-up that needs them stopped), and fail the test when one exited other than
+    expected (expect_exit, 0 by default) or with a sanitizer report."""
     failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
     problems = []
     for inst in started:
@@ -204,6 +211,8 @@ def imgd_factory(request, tmp):
             problems.append(f"sanitizer report in imgd log: {report}")
         if getattr(inst, "expect_exit", 0) is not None and code != getattr(inst, "expect_exit", 0):
             problems.append(f"imgd exited with {code}")
+    if then:
+        then()
     if problems and not failed:
         pytest.fail("; ".join(problems))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import ocibuild as ob
-from conftest import Imgd
+from conftest import Imgd, stop_daemons
 
 BUSYBOX = Path("/bin/busybox")
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
@@ -151,20 +151,7 @@ def ctr_factory(request, tmp, busybox_layout):
         return inst
 
     yield start
-    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
-    problems = []
-    for inst in started:
-        code = inst.stop() if inst.exit_code is None else inst.exit_code
-        report = inst.sanitizer_report()
-        if failed or report:
-            print(f"\n--- imgd log ({' '.join(inst.cmd)}) ---\n{inst.log()}")
-        if report:
-            problems.append(f"sanitizer report in imgd log: {report}")
-        if code != 0:
-            problems.append(f"imgd exited with {code}")
-    reap_containers(tmp)
-    if problems and not failed:
-        pytest.fail("; ".join(problems))
+    stop_daemons(request, started, then=lambda: reap_containers(tmp))
 
 
 @pytest.fixture

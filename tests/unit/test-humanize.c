@@ -127,13 +127,32 @@ static void test_durations(void **state)
     }
 }
 
+/* go-units HumanDuration, as docker prints CREATED and STATUS */
+static void test_go_durations(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t secs;
+        const char *want;
+    } cases[] = {
+        {0, "Less than a second"}, {1, "1 second"},          {59, "59 seconds"},
+        {60, "About a minute"},    {119, "About a minute"},  {120, "2 minutes"},
+        {3599, "59 minutes"},      {3600, "About an hour"},  {5399, "About an hour"},
+        {5400, "2 hours"},         {47 * 3600, "47 hours"},  {48 * 3600, "2 days"},
+        {14 * 86400, "2 weeks"},   {60 * 86400, "2 months"}, {730 * 86400, "2 years"},
+    };
+    char buf[48];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_string_equal(imgd_humanize_go_duration(buf, sizeof(buf), cases[i].secs),
+                            cases[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crictl_sizes),
-        cmocka_unit_test(test_crictl_truncates),
-        cmocka_unit_test(test_natural_sizes),
-        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_crictl_sizes),  cmocka_unit_test(test_crictl_truncates),
+        cmocka_unit_test(test_natural_sizes), cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_go_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
