@@ -82,6 +82,7 @@ bench: build
 	bench/http/run.sh
 	bench/pull/run.sh
 	bench/inventory/run.sh
+	bench/containers/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -382,18 +382,32 @@ static int check_volumes(const imgd_container_spec *spec, imgd_error **err)
 
 static bool wait_gone(imgd_runtime *rt, const char *id, int64_t timeout_ms);
 
-/* Take the container's operation lock (held until *lock is closed) and re-read its state, which
- * another operation may have changed while this one waited. On failure c is disposed. */
-static int op_begin(imgd_runtime *rt, imgd_container *c, int *lock, imgd_error **err)
+/* Find the container, take its operation lock (held until *lock is closed) and re-read its
+ * state, which another operation may have changed while this one waited. */
+static int op_begin(imgd_runtime *rt, const char *name_or_id, imgd_container *c, int *lock,
+                    imgd_error **err)
 {
+    int r = runtime_lookup(rt, name_or_id, c, err);
+    if (r < 0)
+        return r;
     *lock = runtime_op_lock(rt, c->id);
     if (*lock < 0) {
-        int r = imgd_error_errno(err, -*lock, "container '%s': lock", c->name);
+        r = imgd_error_errno(err, -*lock, "container '%s': lock", c->name);
         imgd_container_dispose(c);
         return r;
     }
     runtime_refresh(rt, c);
     return 0;
+}
+
+/* Hand c to out (when the caller wants it) or dispose of it; returns r. */
+static int op_end(imgd_container *c, imgd_container *out, int r)
+{
+    if (out)
+        *out = *c;
+    else
+        imgd_container_dispose(c);
+    return r;
 }
 
 /* ---- start ---- */
@@ -552,26 +566,15 @@ int imgd_runtime_start(imgd_runtime *rt, const char *name_or_id, imgd_container 
                        imgd_error **err)
 {
     imgd_container c = {0};
+    _cleanup_close_ int lock = -1;
     int r = runtime_require(rt, err);
     if (r == 0)
-        r = runtime_lookup(rt, name_or_id, &c, err);
-    if (r < 0)
-        return r;
-    _cleanup_close_ int lock = -1;
-    r = op_begin(rt, &c, &lock, err);
+        r = op_begin(rt, name_or_id, &c, &lock, err);
     if (r < 0)
         return r;
     if (c.state != IMGD_CONTAINER_RUNNING)
         r = container_start(rt, &c, err);
-    if (r < 0 && !out) {
-        imgd_container_dispose(&c);
-        return r;
-    }
-    if (out)
-        *out = c;
-    else
-        imgd_container_dispose(&c);
-    return r;
+    return op_end(&c, out, r);
 }
 
 /* ---- stop ---- */
@@ -649,21 +652,14 @@ int imgd_runtime_stop(imgd_runtime *rt, const char *name_or_id, int timeout_s, i
                       imgd_error **err)
 {
     imgd_container c = {0};
-    int r = runtime_lookup(rt, name_or_id, &c, err);
-    if (r < 0)
-        return r;
     _cleanup_close_ int lock = -1;
-    r = op_begin(rt, &c, &lock, err);
+    int r = op_begin(rt, name_or_id, &c, &lock, err);
     if (r < 0)
         return r;
     int sig = signal_parse(imgd_json_get_string(c.config, "stop_signal"));
     r = container_stop(rt, &c, sig < 0 ? SIGTERM : sig,
                        (int64_t)(timeout_s < 0 ? rt->cfg->stop_timeout : timeout_s) * 1000, err);
-    if (out)
-        *out = c;
-    else
-        imgd_container_dispose(&c);
-    return r;
+    return op_end(&c, out, r);
 }
 
 /* ---- create and remove ---- */
@@ -756,11 +752,8 @@ int imgd_runtime_remove(imgd_runtime *rt, const char *name_or_id, bool force, im
                         imgd_error **err)
 {
     imgd_container c = {0};
-    int r = runtime_lookup(rt, name_or_id, &c, err);
-    if (r < 0)
-        return r;
     _cleanup_close_ int lock = -1;
-    r = op_begin(rt, &c, &lock, err);
+    int r = op_begin(rt, name_or_id, &c, &lock, err);
     if (r < 0)
         return r;
     if (c.state == IMGD_CONTAINER_RUNNING && !force)
@@ -777,11 +770,7 @@ int imgd_runtime_remove(imgd_runtime *rt, const char *name_or_id, bool force, im
         (void)imgd_store_image_use(rt->store, c.image_id, c.id, false, NULL);
         (void)container_dir_remove(rt, c.id);
     }
-    if (out)
-        *out = c;
-    else
-        imgd_container_dispose(&c);
-    return r;
+    return op_end(&c, out, r);
 }
 
 /* ---- for the other files ---- */
