@@ -167,7 +167,7 @@ static void status_fail(const char *fmt, ...)
     status_report("{\"ok\":false,\"monitor\":%d,\"error\":\"%s\"}\n", (int)getpid(), esc);
 }
 
-static int write_file_atomic(const mon_args *a, const char *name, const char *data)
+static int write_file_atomic(const mon_args *a, const char *name, const char *data, bool durable)
 {
     char tmp[MON_PATH_MAX], dst[MON_PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", a->bundle, name);
@@ -176,7 +176,7 @@ static int write_file_atomic(const mon_args *a, const char *name, const char *da
     if (fd < 0)
         return -1;
     int rc = write_all(fd, data, strlen(data));
-    if (rc == 0)
+    if (rc == 0 && durable)
         rc = fsync(fd);
     close(fd);
     if (rc == 0)
@@ -327,6 +327,36 @@ static pid_t read_pid_file(const mon_args *a)
     return pid > 1 && pid <= INT_MAX ? (pid_t)pid : -1;
 }
 
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* "pid (comm) state ppid": comm may hold anything, so from the last ')' */
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] && p[3] == ' ' ? (pid_t)strtol(p + 4, NULL, 10) : -1;
+}
+
+/* The runtime may return before its intermediate process, the container's parent, has exited
+ * (crun does, by up to a few ms). imgd signals the container only once its parent is this
+ * monitor (a pid from a file could name another process by then), so report the start when
+ * the container has been handed to the monitor as subreaper. */
+static void wait_adopted(pid_t ctr)
+{
+    for (int i = 0; i < 4000; i++) {
+        pid_t parent = parent_of(ctr);
+        if (parent == getpid() || parent < 0)
+            return;
+        usleep(250);
+    }
+}
+
 /* Run `runtime run --detach`; the container's stdio are the pipes' write ends. */
 static int container_start(mon_state *m, int out_w, int err_w)
 {
@@ -376,6 +406,7 @@ static int container_start(mon_state *m, int out_w, int err_w)
         status_fail("the runtime wrote no pid file");
         return -1;
     }
+    wait_adopted(m->ctr_pid);
     return 0;
 }
 
@@ -650,7 +681,7 @@ static void record_exit(mon_state *m)
     snprintf(json, sizeof json,
              "{\"exit_code\":%d,\"signal\":%d,\"started\":%llu,\"finished\":%llu}\n", code, sig,
              (unsigned long long)m->started, (unsigned long long)now_realtime_usec());
-    write_file_atomic(&m->a, "exit.json", json);
+    write_file_atomic(&m->a, "exit.json", json, true);
 }
 
 /* ---- main ---- */
@@ -665,7 +696,7 @@ static int take_lock(const mon_args *a)
         return -1;
     char pid[32];
     snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    write_file_atomic(a, "monitor.pid", pid);
+    write_file_atomic(a, "monitor.pid", pid, false); /* meaningless after a reboot */
     return fd;
 }
 

@@ -103,8 +103,8 @@ int imgd_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                           imgd_error **err)
+static int write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                              bool durable, imgd_error **err)
 {
     _cleanup_free_ char *tmp = NULL;
     _cleanup_free_ char *dircopy = strdup(path);
@@ -116,7 +116,7 @@ int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_
     int r = imgd_write_all(fd, data, len);
     if (r == 0 && fchmod(fd, mode) < 0)
         r = -errno;
-    if (r == 0 && fsync(fd) < 0)
+    if (r == 0 && durable && fsync(fd) < 0)
         r = -errno;
     if (r == 0 && rename(tmp, path) < 0)
         r = -errno;
@@ -124,10 +124,24 @@ int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_
         unlink(tmp);
         return imgd_error_errno(err, -r, "write '%s'", path);
     }
+    if (!durable)
+        return 0;
     _cleanup_close_ int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0)
         (void)fsync(dfd);
     return 0;
+}
+
+int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           imgd_error **err)
+{
+    return write_file_replace(path, data, len, mode, true, err);
+}
+
+int imgd_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                            imgd_error **err)
+{
+    return write_file_replace(path, data, len, mode, false, err);
 }
 
 int imgd_dir_check_writable(const char *dir, imgd_error **err)

@@ -26,6 +26,12 @@ int imgd_write_all(int fd, const void *data, size_t len);
 int imgd_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                            imgd_error **err);
 
+/* Like imgd_write_file_atomic without the fsyncs: readers still see the old or the new
+ * content, but after a power loss the file may be empty. For files rebuilt from a durable
+ * source when found empty or missing. */
+int imgd_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                            imgd_error **err);
+
 /* Check that dir is a directory this process can create files in, by creating and removing a
  * probe file (access(2) says yes to root on read-only mounts). */
 int imgd_dir_check_writable(const char *dir, imgd_error **err);

@@ -644,3 +644,30 @@ def test_missing_image_is_404_unless_pull(ctr_factory, test_images):
     assert status_of(d, "pulled")["image_id"] == test_images["busybox-oci"].config_digest
     # the second one finds it in the store
     assert create(d, "again", "sleep 30", image=ref, pull=True).status_code == 200
+
+
+def test_bundle_files_lost_in_a_crash_are_rebuilt(ctr):
+    # hosts, hostname and config.json are written without fsync: the record is the durable copy
+    run(ctr, "rebuilt", ["sh", "-c", "cat /etc/hostname; exit 0"])
+    wait_exited(ctr, "rebuilt")
+    bundle = ctr.state_dir / "containers" / status_of(ctr, "rebuilt")["full_id"]
+    (bundle / "config.json").write_text("")  # what a power loss may leave
+    (bundle / "hosts").unlink()
+    assert ctr.request("POST", "/api/v1/containers/rebuilt/start").status_code == 200
+    wait_exited(ctr, "rebuilt")
+    assert logs_of(ctr, "rebuilt") == "rebuilt\nrebuilt\n"
+    assert json.loads((bundle / "config.json").read_text())["process"]["args"][0] == "sh"
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_stop_right_after_start(ctr_factory, runtime):
+    # crun returns before its intermediate process, the container's parent, has exited; a stop
+    # at once must still reach the container
+    if not shutil.which(runtime):
+        pytest.skip(f"{runtime} is not installed (package {runtime})")
+    d = ctr_factory(args=["--runtime", runtime])
+    for i in range(10):
+        run(d, f"quick{i}", "sleep 60")
+        r = d.request("POST", f"/api/v1/containers/quick{i}/stop?timeout=0", timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["container"]["exit_code"] == 137

@@ -302,10 +302,10 @@ static int write_etc_files(imgd_runtime *rt, const imgd_container *c, imgd_error
              "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%.63s\n",
              c->name);
     runtime_path(path, sizeof path, rt, c->id, "hosts");
-    int r = imgd_write_file_atomic(path, text, strlen(text), 0644, err);
+    int r = imgd_write_file_replace(path, text, strlen(text), 0644, err);
     snprintf(text, sizeof text, "%.63s\n", c->name);
     runtime_path(path, sizeof path, rt, c->id, "hostname");
-    return r < 0 ? r : imgd_write_file_atomic(path, text, strlen(text), 0644, err);
+    return r < 0 ? r : imgd_write_file_replace(path, text, strlen(text), 0644, err);
 }
 
 static int write_spec(imgd_runtime *rt, const imgd_container *c, imgd_error **err)
@@ -347,7 +347,25 @@ static int write_spec(imgd_runtime *rt, const imgd_container *c, imgd_error **er
     _cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
     if (!text)
         return imgd_error_set(err, ENOMEM, "out of memory");
-    return imgd_write_file_atomic(path, text, strlen(text), 0600, err);
+    return imgd_write_file_replace(path, text, strlen(text), 0600, err);
+}
+
+/* The bundle's files are written without fsync (the record in the database is the durable
+ * copy); after a crash or power loss one may be missing or empty, and is rebuilt here. */
+static int bundle_check(imgd_runtime *rt, const imgd_container *c, imgd_error **err)
+{
+    static const char *const files[] = {"hosts", "hostname", "config.json"};
+    bool whole = true;
+    for (size_t i = 0; i < IMGD_ARRAY_SIZE(files); i++) {
+        char path[4096];
+        struct stat st;
+        runtime_path(path, sizeof path, rt, c->id, files[i]);
+        whole = whole && stat(path, &st) == 0 && st.st_size > 0;
+    }
+    if (whole)
+        return 0;
+    int r = write_etc_files(rt, c, err);
+    return r < 0 ? r : write_spec(rt, c, err);
 }
 
 static int container_dir_make(imgd_runtime *rt, const imgd_container *c, imgd_error **err)
@@ -521,6 +539,8 @@ static int container_start(imgd_runtime *rt, imgd_container *c, imgd_error **err
     int status[2] = {-1, -1};
     json_auto_t *st = NULL;
     int r = rootfs_mount(rt, c, err);
+    if (r == 0)
+        r = bundle_check(rt, c, err);
     if (r == 0 && json_array_size(json_object_get(c->config, "ports")) > IMGD_ARRAY_SIZE(ports))
         r = imgd_error_set(err, E2BIG, "too many published ports");
     if (r == 0)
