@@ -4,6 +4,7 @@ and a busybox image: the seed's walkthrough and Python client, then each behavio
 import ctypes
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -422,6 +423,9 @@ def test_port_forward_to_httpd_in_the_container(ctr):
             return None
     r = wait_for(fetch, what="httpd through the forwarded port")
     assert r.status_code == 200 and r.text == "<h1>imgd</h1>\n"
+    out = subprocess.run(["curl", "-sS", "--max-time", "5", f"http://127.0.0.1:{port}/"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == "<h1>imgd</h1>\n", out.stderr
     big = "x" * 300000
     ctr.request("POST", "/api/v1/containers/web/files",
                 json={"dest_path": "/www/big", "content": big})
