@@ -20,6 +20,7 @@ typedef struct imgd_registry imgd_registry;
 typedef struct imgd_inventory imgd_inventory;
 typedef struct imgd_inventory_face imgd_inventory_face;
 typedef struct imgd_runtime imgd_runtime;
+typedef struct imgd_mounts imgd_mounts;
 
 /* The faces of imgd: each owns path prefixes and an error dialect (DESIGN.md). */
 typedef enum imgd_face {
@@ -41,6 +42,7 @@ typedef struct imgd_api_ctx {
     imgd_inventory *inventory;
     imgd_inventory_face *inventory_face;
     imgd_runtime *runtime;
+    imgd_mounts *mounts;
 } imgd_api_ctx;
 
 #define IMGD_ROUTE_MAX_PARAMS 4

@@ -3,6 +3,7 @@
  * compares the two. */
 #include "ims.h"
 #include "inventory.h"
+#include "imageapi.h"
 #include "native.h"
 #include "ops.h"
 #include "router.h"
@@ -70,6 +71,19 @@ static const imgd_route routes[] = {
           "images on this node, as the crictl service listed them"),
     ROUTE("GET", "/images", inventory_images, IMGD_FACE_INVENTORY,
           "images on this node and in the registry, as the crictl + Harbor service listed them"),
+    /* imageapi face, v0.2 generation */
+    ROUTE("GET", "/imageapi/v1/attach", imageapi_attach_list, IMGD_FACE_IMAGEAPI,
+          "list attachments (?id=, kind=)"),
+    ROUTE("POST", "/imageapi/v1/attach", imageapi_attach_create, IMGD_FACE_IMAGEAPI,
+          "attach a loop file, block device or RBD image"),
+    ROUTE("DELETE", "/imageapi/v1/attach", imageapi_attach_delete, IMGD_FACE_IMAGEAPI,
+          "release an attachment (?id=, force=)"),
+    ROUTE("GET", "/imageapi/v1/mount", imageapi_mount_list, IMGD_FACE_IMAGEAPI,
+          "list mounts (?id=, kind=)"),
+    ROUTE("POST", "/imageapi/v1/mount", imageapi_mount_create, IMGD_FACE_IMAGEAPI,
+          "mount an attachment, an overlay, a bind, NFS or an OCI image"),
+    ROUTE("DELETE", "/imageapi/v1/mount", imageapi_mount_delete, IMGD_FACE_IMAGEAPI,
+          "release a mount (?id=, force=)"),
     /* ims face */
     ROUTE("GET", "/apis/ims/version", ims_version_get, IMGD_FACE_IMS, "IMS version"),
     ROUTE("GET", "/apis/ims/healthz/live", ims_healthz_live_get, IMGD_FACE_IMS, "IMS liveness"),

@@ -17,6 +17,7 @@
 #include "core/db/db.h"
 #include "core/inventory/local.h"
 #include "core/registry/client.h"
+#include "core/mounts/mounts.h"
 #include "core/runtime/runtime.h"
 #include "core/store/store.h"
 #include "core/system/system.h"
@@ -142,6 +143,7 @@ struct daemon_state {
     imgd_inventory *inventory;
     imgd_inventory_face *inventory_face;
     imgd_runtime *runtime;
+    imgd_mounts *mounts;
     imgd_system *sys;
     imgd_metrics *metrics;
     imgd_server *server;
@@ -194,6 +196,7 @@ static void daemon_dispose(daemon_state *d)
     imgd_inventory_face_free(d->inventory_face);
     imgd_inventory_free(d->inventory);
     imgd_runtime_free(d->runtime);
+    imgd_mounts_free(d->mounts);
     imgd_registry_free(d->registry);
     imgd_store_free(d->store);
     imgd_db_free(d->db);
@@ -221,6 +224,8 @@ static int run(daemon_state *d, const sigset_t *signals)
         return fail(EXIT_RUNTIME, "startup", err);
     if (open_runtime(d, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);
+    if (imgd_mounts_new(&d->mounts, cfg, d->db, d->store, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup: boot-image mounts", err);
     size_t n_routes = 0;
     const imgd_route *routes = imgd_api_routes(&n_routes);
     d->metrics = imgd_metrics_new(routes, n_routes);
@@ -236,6 +241,7 @@ static int run(daemon_state *d, const sigset_t *signals)
         .inventory = d->inventory,
         .inventory_face = d->inventory_face,
         .runtime = d->runtime,
+        .mounts = d->mounts,
     };
     if (imgd_server_new(&d->server, &d->ctx, routes, n_routes, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);

@@ -158,6 +158,10 @@ static const setting settings[] = {
     {"container_log_max_bytes", T_INT, OFF(container_log_max_bytes), "104857600", 0,
      INT64_C(1) << 40, 0, NULL, {NULL},
      "a container log is rotated (one old file kept) past this size; 0: never"},
+    {"mount_dir", T_PATH, OFF(mount_dir), NULL, 0, 0, 0, NULL, {NULL},
+     "where ImageAPI mounts are made (default: <run_dir>/mounts)"},
+    {"log_dir", T_PATH, OFF(log_dir), NULL, 0, 0, 0, NULL, {NULL},
+     "where ImageAPI container logs are written (default: <run_dir>/logs)"},
 };
 /* clang-format on */
 

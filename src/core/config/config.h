@@ -71,6 +71,9 @@ typedef struct imgd_config {
     char *port_bind_address;
     int64_t stop_timeout;
     int64_t container_log_max_bytes;
+    /* boot images (ImageAPI) */
+    char *mount_dir; /* NULL: <run_dir>/mounts */
+    char *log_dir;   /* NULL: <run_dir>/logs */
 
     /* not settings: where values came from and what was noticed while loading */
     char *config_file;     /* the file that was read, or NULL */

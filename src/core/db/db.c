@@ -56,6 +56,10 @@ static const char *const migrations[] = {
     "  state TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER NOT NULL DEFAULT 0,"
     "  finished INTEGER NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0,"
     "  pid INTEGER NOT NULL DEFAULT 0, last_error TEXT);",
+    /* 4: ImageAPI attachments and mounts; AUTOINCREMENT: an id is never used twice */
+    "CREATE TABLE mount_objects (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL,"
+    "  kind TEXT NOT NULL, body TEXT NOT NULL, refs INTEGER NOT NULL, deps TEXT NOT NULL,"
+    "  state TEXT NOT NULL, held INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* Handlers of the ImageAPI face (/imageapi/v1/...). Each is an imgd_handler. */
+#pragma once
+
+#include "http.h"
+
+int imageapi_attach_list(imgd_request *req, imgd_response *resp, imgd_error **err);
+int imageapi_attach_create(imgd_request *req, imgd_response *resp, imgd_error **err);
+int imageapi_attach_delete(imgd_request *req, imgd_response *resp, imgd_error **err);
+int imageapi_mount_list(imgd_request *req, imgd_response *resp, imgd_error **err);
+int imageapi_mount_create(imgd_request *req, imgd_response *resp, imgd_error **err);
+int imageapi_mount_delete(imgd_request *req, imgd_response *resp, imgd_error **err);

@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: MIT
+"""The ImageAPI face's attachments and mounts (/imageapi/v1/attach, /mount) against the real
+kernel: a busybox root filesystem packed with mksquashfs and mkfs.erofs, attached to loop devices,
+mounted, overlaid; references, persistence across restarts, and the error codes."""
+import json
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import Imgd
+from containers import (busybox_applets, busybox_layout, ctr_factory, import_image,  # noqa: F401
+                        reap_containers)
+
+BASE = "/imageapi/v1"
+
+
+def require(*tools):
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        pytest.skip("missing prerequisite: " + ", ".join(missing)
+                    + " (packages squashfs-tools, erofs-utils)")
+
+
+@pytest.fixture(scope="session")
+def rootfs_images(tmp_path_factory):
+    """busybox root filesystems as squashfs and erofs files, and the directory they came from."""
+    require("mksquashfs", "mkfs.erofs")
+    d = tmp_path_factory.mktemp("bootimg")
+    root = d / "rootfs"
+    for sub in ("bin", "etc", "proc", "sys", "dev", "tmp", "run", "var/lib"):
+        (root / sub).mkdir(parents=True)
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    for applet in busybox_applets():
+        (root / "bin" / applet).symlink_to("/bin/busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "os-release").write_text("NAME=bootimg\n")
+    subprocess.run(["mksquashfs", str(root), str(d / "root.sqsh"), "-quiet", "-noappend"],
+                   check=True, capture_output=True)
+    subprocess.run(["mkfs.erofs", str(d / "root.erofs"), str(root)], check=True,
+                   capture_output=True)
+    return {"squashfs": d / "root.sqsh", "erofs": d / "root.erofs", "dir": root}
+
+
+def call(d, method, path, body=None, **params):
+    kw = {"params": params, "timeout": 30}
+    if body is not None:
+        kw["json"] = body
+    return d.request(method, BASE + path, **kw)
+
+
+def ok(r, status=200):
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def err(r, status, *words):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"code", "message"} and body["code"] == status
+    for w in words:
+        assert w in body["message"], body
+    return body
+
+
+def loopback(path, **extra):
+    return {"kind": "loopback", "loopback": {"path": str(path), "base": "root", **extra}}
+
+
+def fs_mount(attach, fs_type, options=("ro",)):
+    return {"kind": "attach",
+            "attach": {"attach": attach, "fs_type": fs_type, "mount_options": list(options)}}
+
+
+def overlay(*lower):
+    return {"kind": "overlay", "overlay": {"lower": list(lower)}}
+
+
+def loop_devices_of(path):
+    out = subprocess.run(["losetup", "-j", str(path)], capture_output=True, text=True).stdout
+    return [line.split(":")[0] for line in out.splitlines()]
+
+
+@pytest.fixture
+def api(ctr_factory):
+    return ctr_factory(import_images=False)
+
+
+@pytest.mark.parametrize("fs_type", ["squashfs", "erofs"])
+def test_attach_mount_overlay_chain(api, rootfs_images, fs_type):
+    image = rootfs_images[fs_type]
+    a = ok(call(api, "POST", "/attach", loopback(image, ro=True)), 201)
+    assert a["id"] == 1 and a["refs"] == 1 and a["kind"] == "loopback"
+    dev = a["device_file"]
+    assert dev.startswith("/dev/loop") and loop_devices_of(image) == [dev]
+    assert Path(f"/sys/block/{Path(dev).name}/ro").read_text().strip() == "1"
+    ov = ok(call(api, "POST", "/mount", overlay(fs_mount({"id": 1}, fs_type))), 201)
+    # the resolved tree comes back: the nested mount created, the attachment referenced
+    assert ov["id"] == 3 and ov["kind"] == "overlay" and ov["refs"] == 1
+    (lower,) = ov["overlay"]["lower"]
+    assert lower["id"] == 2 and lower["attach"]["attach"]["id"] == 1
+    assert lower["attach"]["attach"]["refs"] == 2 and lower["attach"]["fs_type"] == fs_type
+    merged = Path(ov["mountpoint"])
+    assert (merged / "etc" / "os-release").read_text() == "NAME=bootimg\n"
+    (merged / "etc" / "written").write_text("upper\n")
+    assert (Path(ov["overlay"]["upperdir"]) / "etc" / "written").read_text() == "upper\n"
+    lower_mp = Path(lower["mountpoint"])
+    assert not (lower_mp / "etc" / "written").exists()
+    # lists, filters and lookups; a lookup adds no reference
+    assert [m["id"] for m in ok(call(api, "GET", "/mount"))] == [2, 3]
+    assert [m["id"] for m in ok(call(api, "GET", "/mount", kind="overlay"))] == [3]
+    assert ok(call(api, "GET", "/mount", id=3))[0]["refs"] == 1
+    assert ok(call(api, "GET", "/attach", kind="loopback"))[0]["refs"] == 2
+    assert ok(call(api, "GET", "/attach", kind="rbd")) == []
+    # references: what others hold is 409, the nested mount belongs to the overlay
+    err(call(api, "DELETE", "/attach", id=1), 409, "in use")
+    err(call(api, "DELETE", "/mount", id=2), 409, "inside another object")
+    gone = ok(call(api, "DELETE", "/mount", id=3))
+    assert gone["id"] == 3 and gone["refs"] == 0
+    assert not merged.exists() and not lower_mp.exists()  # the cascade took the nested mount
+    assert ok(call(api, "GET", "/attach", id=1))[0]["refs"] == 1
+    ok(call(api, "DELETE", "/attach", id=1))
+    assert loop_devices_of(image) == []
+    assert ok(call(api, "GET", "/attach")) == [] and ok(call(api, "GET", "/mount")) == []
+
+
+def test_whole_chain_in_one_request_and_force(api, rootfs_images):
+    img = rootfs_images["squashfs"]
+    ov = ok(call(api, "POST", "/mount", overlay(fs_mount(loopback(img), "squashfs"))), 201)
+    assert [o["id"] for o in (ov, ov["overlay"]["lower"][0],
+                              ov["overlay"]["lower"][0]["attach"]["attach"])] == [3, 2, 1]
+    # a second overlay on the same lower mount references it
+    ov2 = ok(call(api, "POST", "/mount", overlay({"id": 2})), 201)
+    assert ov2["overlay"]["lower"][0]["refs"] == 2
+    ok(call(api, "DELETE", "/mount", id=3))
+    assert ok(call(api, "GET", "/mount", id=2))[0]["refs"] == 1  # ov2 still holds it
+    assert (Path(ov2["mountpoint"]) / "bin" / "busybox").exists()
+    ok(call(api, "DELETE", "/mount", id=4))
+    assert ok(call(api, "GET", "/mount")) == [] and ok(call(api, "GET", "/attach")) == []
+    assert loop_devices_of(img) == []
+    # force drops the client's reference only: the object stays while another holds it
+    a = ok(call(api, "POST", "/attach", loopback(img)), 201)
+    m = ok(call(api, "POST", "/mount", fs_mount({"id": a["id"]}, "squashfs")), 201)
+    err(call(api, "DELETE", "/attach", id=a["id"]), 409)
+    ok(call(api, "DELETE", "/attach", id=a["id"], force="true"))
+    assert ok(call(api, "GET", "/attach", id=a["id"]))[0]["refs"] == 1
+    err(call(api, "DELETE", "/attach", id=a["id"]), 409)  # no longer the client's to drop
+    ok(call(api, "DELETE", "/mount", id=m["id"]))
+    err(call(api, "GET", "/attach", id=a["id"]), 404)
+    assert loop_devices_of(img) == []
+
+
+def test_bind_read_only_and_image_mounts(ctr_factory, rootfs_images, tmp):
+    d = ctr_factory()  # with the busybox image in the store
+    src = tmp / "bindsrc"
+    src.mkdir()
+    (src / "f").write_text("bound\n")
+    b = ok(call(d, "POST", "/mount", {"kind": "bind", "bind": {"path": str(src), "base": "root",
+                                                             "ro": True}}), 201)
+    mp = Path(b["mountpoint"])
+    assert (mp / "f").read_text() == "bound\n"
+    with pytest.raises(OSError):
+        (mp / "new").write_text("x")  # read-only that really is read-only
+    ok(call(d, "DELETE", "/mount", id=b["id"]))
+    im = ok(call(d, "POST", "/mount", {"kind": "image", "image": {"image": "busybox:latest"}}),
+            201)
+    assert (Path(im["mountpoint"]) / "bin" / "busybox").exists()
+    assert im["image"]["image_id"].startswith("sha256:")
+    # the store keeps an image a mount uses
+    assert d.request("DELETE", f"/api/v1/images/{im['image']['image_id']}?force=false")\
+        .status_code == 409
+    ov = ok(call(d, "POST", "/mount", overlay({"id": im["id"]})), 201)
+    assert (Path(ov["mountpoint"]) / "bin" / "sh").exists()
+    ok(call(d, "DELETE", "/mount", id=ov["id"]))
+    ok(call(d, "DELETE", "/mount", id=im["id"]))
+
+
+def test_restart_readopts_and_ids_are_never_reused(ctr_factory, rootfs_images, tmp):
+    img = rootfs_images["squashfs"]
+    d = ctr_factory(dirname="keep", import_images=False)
+    ov = ok(call(d, "POST", "/mount", overlay(fs_mount(loopback(img), "squashfs"))), 201)
+    merged = Path(ov["mountpoint"])
+    (merged / "tmp" / "state").write_text("kept\n")
+    scratch = ok(call(d, "POST", "/attach", loopback(img)), 201)  # attached, not mounted
+    ok(call(d, "DELETE", "/attach", id=scratch["id"]))
+    d.proc.send_signal(signal.SIGKILL)  # a crash: nothing is cleaned on the way out
+    d.proc.wait()
+    d.exit_code = 0
+    d2 = Imgd(tmp / "keep")
+    try:
+        assert [m["id"] for m in ok(call(d2, "GET", "/mount"))] == [2, 3]
+        assert (merged / "tmp" / "state").read_text() == "kept\n"  # the same overlay
+        assert len(loop_devices_of(img)) == 1  # re-adopted, not attached twice
+        new = ok(call(d2, "POST", "/attach", loopback(img)), 201)
+        assert new["id"] == 5  # 4 was used and released before the crash
+        ok(call(d2, "DELETE", "/attach", id=new["id"]))
+        ok(call(d2, "DELETE", "/mount", id=3))
+        assert ok(call(d2, "GET", "/attach")) == [] and loop_devices_of(img) == []
+    finally:
+        assert d2.stop() == 0
+
+
+def test_unmounted_attachment_comes_back_after_restart(ctr_factory, rootfs_images, tmp):
+    img = rootfs_images["erofs"]
+    d = ctr_factory(dirname="again", import_images=False)
+    a = ok(call(d, "POST", "/attach", loopback(img)), 201)
+    assert d.stop() == 0  # autoclear takes the unused device with imgd's descriptor
+    d2 = Imgd(tmp / "again")
+    try:
+        (got,) = ok(call(d2, "GET", "/attach"))
+        assert got["id"] == a["id"] and loop_devices_of(img) == [got["device_file"]]
+        m = ok(call(d2, "POST", "/mount", fs_mount({"id": a["id"]}, "erofs")), 201)
+        assert (Path(m["mountpoint"]) / "bin" / "busybox").exists()
+        ok(call(d2, "DELETE", "/mount", id=m["id"]))
+        ok(call(d2, "DELETE", "/attach", id=a["id"]))
+    finally:
+        assert d2.stop() == 0
+
+
+def test_bad_inputs(api, rootfs_images, tmp):
+    err(call(api, "POST", "/attach", loopback(tmp / "missing.sqsh")), 400, "missing.sqsh")
+    err(call(api, "POST", "/attach", {"kind": "floppy", "floppy": {}}), 422, "floppy")
+    err(call(api, "POST", "/attach", {"kind": "loopback"}), 400, "loopback")
+    err(call(api, "POST", "/attach", {"kind": "loopback", "loopback": {"base": "root"}}), 422,
+        "path")
+    err(call(api, "POST", "/attach", {"kind": "loopback",
+                                      "loopback": {"path": "/x", "base": "moon"}}), 422, "base")
+    err(call(api, "POST", "/attach", {"kind": "local", "local": {"path": str(tmp)}}), 400,
+        "block device")
+    err(call(api, "POST", "/attach", {"kind": "iscsi", "iscsi": {}}), 501, "iSCSI")
+    if not Path("/sys/bus/rbd").exists():
+        r = call(api, "POST", "/attach", {"kind": "rbd", "rbd": {
+            "monitors": ["192.0.2.1"], "pool": "rbd", "image": "systemd.sqsh",
+            "options": {"name": "admin", "secret": "c2VjcmV0"}}})
+        body = err(r, 501, "rbd")
+        assert "c2VjcmV0" not in json.dumps(body)
+    err(call(api, "POST", "/attach", {"id": 7, **loopback(rootfs_images["squashfs"])}), 400)
+    err(call(api, "POST", "/mount", {"kind": "uri", "uri": {}}), 501, "uri")
+    err(call(api, "POST", "/mount", overlay()), 400, "lower")
+    err(call(api, "POST", "/mount", overlay({"id": 99})), 404, "99")
+    err(call(api, "POST", "/mount", fs_mount({"id": 42}, "squashfs")), 404, "42")
+    err(call(api, "POST", "/mount", fs_mount(loopback(rootfs_images["squashfs"]),
+                                             "squashfs", ["loop"])), 400, "loop")
+    err(call(api, "POST", "/mount", fs_mount(loopback(rootfs_images["squashfs"]),
+                                             "nosuchfs")), 501, "nosuchfs")
+    err(call(api, "GET", "/mount", id=12345), 404)
+    err(call(api, "GET", "/mount", id="abc"), 422)
+    err(call(api, "GET", "/attach", kind="floppy"), 422)
+    err(call(api, "DELETE", "/mount"), 422, "id")
+    err(call(api, "DELETE", "/attach", id=3), 404)
+    # nothing half-made is left behind by any of these
+    assert ok(call(api, "GET", "/attach")) == [] and ok(call(api, "GET", "/mount")) == []
+    assert loop_devices_of(rootfs_images["squashfs"]) == []
+    assert not any((api.run_dir / "mounts").iterdir())
