@@ -27,10 +27,10 @@
 
 static int req_string(const json_t *sub, const char *key, const char **out, imgd_error **err)
 {
-    const json_t *v = json_object_get(sub, key);
-    if (!json_is_string(v) || !*json_string_value(v))
+    const char *v = json_string_value(json_object_get(sub, key));
+    if (!v || !*v)
         return imgd_error_set(err, EBADMSG, "'%s' is required and must be a non-empty string", key);
-    *out = json_string_value(v);
+    *out = v;
     return 0;
 }
 
@@ -67,7 +67,7 @@ static int opt_strings(const json_t *sub, const char *key, json_t **out, imgd_er
 static int base_enum(const json_t *sub, const char **out, imgd_error **err)
 {
     int r = req_string(sub, "base", out, err);
-    if (r == 0 && strcmp(*out, "root") != 0 && strcmp(*out, "mount") != 0)
+    if (r == 0 && *out && strcmp(*out, "root") != 0 && strcmp(*out, "mount") != 0)
         return imgd_error_set(err, EBADMSG, "'base' must be 'root' or 'mount', not '%s'", *out);
     return r;
 }
@@ -76,7 +76,7 @@ static int base_enum(const json_t *sub, const char **out, imgd_error **err)
 static int base_mount(imgd_mounts *m, const json_t *sub, const char *base, json_t *deps,
                       json_t *out_sub, int depth, imgd_error **err)
 {
-    if (strcmp(base, "mount") != 0)
+    if (!base || strcmp(base, "mount") != 0)
         return 0;
     const json_t *spec = json_object_get(sub, "mount");
     if (!spec || json_is_null(spec))
