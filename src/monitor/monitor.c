@@ -12,7 +12,7 @@
  *   monitor.lock   locked (F_OFD_SETLK) for the monitor's whole life: imgd's liveness test
  *   monitor.pid    the monitor's pid
  *   pid            the container's init pid (written by the runtime)
- *   ctr.log        the container log (ctr.log.1 after rotation)
+ *   ctr.log        the container log (ctr.log.1 after rotation), unless --log names another
  *   runtime.log    the runtime's own log, JSON lines
  *   exit.json      {"exit_code","signal","started","finished"} when the container has exited
  *
@@ -55,6 +55,7 @@ typedef struct mon_args {
     const char *id, *bundle, *runtime, *root;
     bool private_cgroup; /* hide the cgroup2 mount of a hybrid host from crun */
     int64_t log_max;     /* rotate ctr.log beyond this size; 0 = never */
+    const char *log;     /* the log file; NULL: <bundle>/ctr.log */
     size_t n_ports;
     int port_fd[MON_MAX_PORTS];
     uint16_t port_to[MON_MAX_PORTS];
@@ -221,6 +222,8 @@ static int parse_args(mon_args *a, int argc, char **argv)
             a->runtime = v;
         else if (!strcmp(k, "--root"))
             a->root = v;
+        else if (!strcmp(k, "--log"))
+            a->log = v;
         else if (!strcmp(k, "--log-max"))
             a->log_max = strtoll(v, NULL, 10);
         else if (!strcmp(k, "--publish")) {
@@ -412,13 +415,19 @@ static int container_start(mon_state *m, int out_w, int err_w)
 
 /* ---- the log ---- */
 
+static const char *log_path(const mon_args *a)
+{
+    return a->log ? a->log : bpath(a, "ctr.log");
+}
+
 static void log_rotate(mon_state *m)
 {
-    char old[MON_PATH_MAX];
-    snprintf(old, sizeof old, "%s/ctr.log.1", m->a.bundle);
-    if (rename(bpath(&m->a, "ctr.log"), old) < 0)
+    char old[MON_PATH_MAX + 8];
+    const char *cur = log_path(&m->a);
+    snprintf(old, sizeof old, "%s.1", cur);
+    if (rename(cur, old) < 0)
         return;
-    int fd = open(bpath(&m->a, "ctr.log"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int fd = open(log_path(&m->a), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
     close(m->log_fd);
@@ -721,7 +730,7 @@ static int monitor_main(mon_state *m)
     unlink(bpath(a, "exit.json"));
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     m->sfd = setup_signals();
-    m->log_fd = open(bpath(a, "ctr.log"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    m->log_fd = open(log_path(a), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int outp[2], errp[2];
     if (m->sfd < 0 || m->log_fd < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         status_fail("monitor setup: %s", strerror(errno));
@@ -751,8 +760,9 @@ int main(int argc, char **argv)
 {
     static mon_state m = {.netns = -1, .hostns = -1, .ctr_pid = -1};
     if (parse_args(&m.a, argc, argv) < 0) {
-        fprintf(stderr, "usage: imgd-monitor --id ID --bundle DIR --runtime PATH --root DIR "
-                        "[--private-cgroup] [--log-max BYTES] [--publish FD:PORT]...\n");
+        fprintf(stderr,
+                "usage: imgd-monitor --id ID --bundle DIR --runtime PATH --root DIR "
+                "[--private-cgroup] [--log FILE] [--log-max BYTES] [--publish FD:PORT]...\n");
         return 2;
     }
     if (fcntl(MON_STATUS_FD, F_GETFD) < 0) {

@@ -69,6 +69,26 @@ int runtime_path(char *out, size_t len, const imgd_runtime *rt, const char *id, 
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+int runtime_root_dir(char *out, size_t len, const imgd_runtime *rt, const imgd_container *c)
+{
+    const char *root = json_string_value(json_object_get(c->config, "rootfs"));
+    if (!root)
+        return runtime_path(out, len, rt, c->id, "rootfs");
+    int n = snprintf(out, len, "%s", root);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int runtime_log_file(char *out, size_t len, const imgd_runtime *rt, const imgd_container *c,
+                     const char *suffix)
+{
+    const char *log = json_string_value(json_object_get(c->config, "log_path"));
+    char base[4096];
+    if (!log && runtime_path(base, sizeof base, rt, c->id, "ctr.log") < 0)
+        return -ENAMETOOLONG;
+    int n = snprintf(out, len, "%s%s", log ? log : base, suffix);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 bool runtime_monitor_alive(const imgd_runtime *rt, const char *id)
 {
     char path[4096];

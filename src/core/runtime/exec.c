@@ -73,7 +73,7 @@ static int exec_process_file(imgd_runtime *rt, const imgd_container *c, const im
                              const char *path, imgd_error **err)
 {
     char root[4096];
-    runtime_path(root, sizeof root, rt, c->id, "rootfs");
+    runtime_root_dir(root, sizeof root, rt, c);
     _cleanup_close_ int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         return imgd_error_errno(err, errno, "container '%s': open rootfs", c->name);

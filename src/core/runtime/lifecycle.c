@@ -174,6 +174,29 @@ static json_t *resolve_ports_volumes(const imgd_container_spec *spec, const char
     return ports;
 }
 
+/* What a system container on a mount adds: its root, namespaces, systemd mode, log, and the
+ * annotations of the face that made it. */
+static void system_config(json_t *c, const imgd_container_spec *spec)
+{
+    if (spec->rootfs)
+        json_object_set_new(c, "rootfs", json_string(spec->rootfs));
+    if (spec->namespaces) {
+        json_t *ns = json_array();
+        for (const char *const *n = spec->namespaces; *n; n++)
+            json_array_append_new(ns, json_string(*n));
+        json_object_set_new(c, "namespaces", ns);
+    }
+    if (spec->systemd) {
+        json_object_set_new(c, "systemd", json_true());
+        json_object_set_new(c, "stop_signal", json_string("SIGRTMIN+3"));
+        env_set(json_object_get(c, "env"), "container=imgd");
+    }
+    if (spec->log_path)
+        json_object_set_new(c, "log_path", json_string(spec->log_path));
+    if (spec->annotations)
+        json_object_set(c, "annotations", spec->annotations);
+}
+
 /* The container's configuration, fully resolved against the image at create time: later changes
  * to the image (a new pull under the same name) do not change the container. */
 static int resolve_config(json_t **out, const imgd_runtime *rt, const imgd_container_spec *spec,
@@ -210,6 +233,7 @@ static int resolve_config(json_t **out, const imgd_runtime *rt, const imgd_conta
                           "labels", labels, "stop_signal", stop);
     if (!c)
         return imgd_error_set(err, ENOMEM, "out of memory");
+    system_config(c, spec);
     *out = c;
     return 0;
 }
@@ -238,7 +262,12 @@ static bool rootfs_is_mounted(const imgd_runtime *rt, const char *id)
 /* Overlay of the image's layers (top first) with the container's upper and work dirs. */
 static int rootfs_mount(imgd_runtime *rt, const imgd_container *c, imgd_error **err)
 {
-    if (rootfs_is_mounted(rt, c->id))
+    const char *external = json_string_value(json_object_get(c->config, "rootfs"));
+    struct stat st;
+    if (external && (stat(external, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return imgd_error_set(err, ENOENT, "container '%s': its root '%s' is gone", c->name,
+                              external);
+    if (external || rootfs_is_mounted(rt, c->id))
         return 0;
     imgd_image img = {0};
     int r = imgd_store_image_find(rt->store, c->image_id, &img, err);
@@ -311,7 +340,7 @@ static int write_etc_files(imgd_runtime *rt, const imgd_container *c, imgd_error
 static int write_spec(imgd_runtime *rt, const imgd_container *c, imgd_error **err)
 {
     char root[4096], hosts[4096], hostname[4096], path[4096], name[64];
-    runtime_path(root, sizeof root, rt, c->id, "rootfs");
+    runtime_root_dir(root, sizeof root, rt, c);
     runtime_path(hosts, sizeof hosts, rt, c->id, "hosts");
     runtime_path(hostname, sizeof hostname, rt, c->id, "hostname");
     runtime_path(path, sizeof path, rt, c->id, "config.json");
@@ -339,7 +368,8 @@ static int write_spec(imgd_runtime *rt, const imgd_container *c, imgd_error **er
                                               ? "/etc/resolv.conf"
                                               : NULL,
                            .nofile_max = rt->nofile_max,
-                           .cgroup_parent = "imgd"};
+                           .cgroup_parent = "imgd",
+                           .root_path = json_object_get(c->config, "rootfs") ? root : "rootfs"};
     json_auto_t *spec = NULL;
     r = imgd_spec_build(&spec, &in, err);
     if (r < 0)
@@ -372,7 +402,8 @@ static int container_dir_make(imgd_runtime *rt, const imgd_container *c, imgd_er
 {
     static const char *const dirs[] = {NULL, "upper", "work", "rootfs", "empty"};
     char path[4096];
-    for (size_t i = 0; i < IMGD_ARRAY_SIZE(dirs); i++) {
+    bool external = json_object_get(c->config, "rootfs") != NULL;
+    for (size_t i = 0; i < (external ? 1 : IMGD_ARRAY_SIZE(dirs)); i++) {
         runtime_path(path, sizeof path, rt, c->id, dirs[i]);
         /* chmod: the daemon's umask is 077, and the upper dir's mode is the mode of the
          * container's "/" (0700 would lock every non-root user out). */
@@ -501,6 +532,11 @@ static int monitor_spawn(imgd_runtime *rt, const imgd_container *c, int status_w
         argv[a++] = fixed[i];
     if (rt->private_cgroup)
         argv[a++] = "--private-cgroup";
+    const char *log = json_string_value(json_object_get(c->config, "log_path"));
+    if (log) {
+        argv[a++] = "--log";
+        argv[a++] = log;
+    }
     json_t *pm = json_object_get(c->config, "ports");
     for (size_t i = 0; i < n_ports && i < 64; i++) {
         snprintf(
@@ -710,6 +746,10 @@ static int spec_check(imgd_runtime *rt, const imgd_container_spec *spec, imgd_er
         return imgd_error_set(err, EINVAL,
                               "ports cannot be published with network 'host': the container "
                               "uses the host's ports directly");
+    if (!spec->image && !spec->rootfs)
+        return imgd_error_set(err, EINVAL, "a container needs an image or a root directory");
+    if (spec->rootfs && !spec->command)
+        return imgd_error_set(err, EINVAL, "a container on a root directory needs a command");
     int r = check_volumes(spec, err);
     return r < 0 ? r : name_check_free(rt, spec->name, err);
 }
@@ -717,7 +757,8 @@ static int spec_check(imgd_runtime *rt, const imgd_container_spec *spec, imgd_er
 static void create_undo(imgd_runtime *rt, const imgd_container *c)
 {
     (void)container_dir_remove(rt, c->id);
-    (void)imgd_store_image_use(rt->store, c->image_id, c->id, false, NULL);
+    if (*c->image_id)
+        (void)imgd_store_image_use(rt->store, c->image_id, c->id, false, NULL);
 }
 
 int imgd_runtime_create(imgd_runtime *rt, const imgd_container_spec *spec, bool start,
@@ -729,9 +770,11 @@ int imgd_runtime_create(imgd_runtime *rt, const imgd_container_spec *spec, bool 
     int r = runtime_require(rt, err);
     if (r == 0)
         r = spec_check(rt, spec, err);
-    if (r == 0)
+    if (r == 0 && spec->rootfs)
+        icfg = json_object(); /* a system container: no image, its command given */
+    else if (r == 0)
         r = imgd_store_image_find(rt->store, spec->image, &img, err);
-    if (r == 0)
+    if (r == 0 && !icfg)
         r = image_config(&icfg, rt, &img, err);
     if (r == 0)
         r = resolve_config(&c.config, rt, spec, icfg, err);
@@ -743,13 +786,13 @@ int imgd_runtime_create(imgd_runtime *rt, const imgd_container_spec *spec, bool 
         return r;
     }
     snprintf(c.name, sizeof c.name, "%s", spec->name);
-    c.image = strdup(spec->image);
-    c.image_id = strdup(img.id);
+    c.image = strdup(spec->rootfs ? "" : spec->image);
+    c.image_id = strdup(spec->rootfs ? "" : img.id);
     c.created = (int64_t)imgd_now_realtime_usec();
     c.state = IMGD_CONTAINER_CREATED;
     imgd_image_dispose(&img);
     r = !c.image || !c.image_id ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
-    if (r == 0)
+    if (r == 0 && *c.image_id)
         r = imgd_store_image_use(rt->store, c.image_id, c.id, true, err);
     if (r == 0 && (r = container_dir_make(rt, &c, err)) == 0)
         r = runtime_record_insert(rt, &c, err);
@@ -787,7 +830,8 @@ int imgd_runtime_remove(imgd_runtime *rt, const char *name_or_id, bool force, im
     if (r == 0) {
         /* The record is gone first: a crash from here on leaves a directory without a record,
          * which the next start removes, never a record without its files. */
-        (void)imgd_store_image_use(rt->store, c.image_id, c.id, false, NULL);
+        if (*c.image_id)
+            (void)imgd_store_image_use(rt->store, c.image_id, c.id, false, NULL);
         (void)container_dir_remove(rt, c.id);
     }
     return op_end(&c, out, r);

@@ -174,8 +174,8 @@ static int logs_collect(imgd_runtime *rt, const imgd_container *c, const imgd_lo
                         imgd_buf *out, off_t *end)
 {
     char cur[4096], old[4096];
-    runtime_path(cur, sizeof cur, rt, c->id, "ctr.log");
-    runtime_path(old, sizeof old, rt, c->id, "ctr.log.1");
+    runtime_log_file(cur, sizeof cur, rt, c, "");
+    runtime_log_file(old, sizeof old, rt, c, ".1");
     /* Filters apply before the tail (the last 5 stderr lines, not the stderr lines among the
      * last 5), so with a filter the whole log is read. Without, the current file's last lines
      * first, to know how many the older one must give; rendered in order: older, current. */
@@ -213,7 +213,7 @@ static int follow_loop(imgd_runtime *rt, const imgd_container *c, const imgd_log
                        off_t offset, imgd_log_write_fn write, void *arg)
 {
     char path[4096];
-    runtime_path(path, sizeof path, rt, c->id, "ctr.log");
+    runtime_log_file(path, sizeof path, rt, c, "");
     bool start = true;
     for (;;) {
         bool alive = runtime_monitor_alive(rt, c->id);

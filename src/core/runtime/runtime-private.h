@@ -39,6 +39,13 @@ void runtime_children_reap(imgd_runtime *rt);
 /* Whether the container's monitor is alive (its lock is held). */
 bool runtime_monitor_alive(const imgd_runtime *rt, const char *id);
 
+/* The container's root directory: its own overlay, or the directory it was created on. */
+int runtime_root_dir(char *out, size_t len, const imgd_runtime *rt, const imgd_container *c);
+
+/* The container's log file (suffix "" or ".1" for the rotated one). */
+int runtime_log_file(char *out, size_t len, const imgd_runtime *rt, const imgd_container *c,
+                     const char *suffix);
+
 /* Records (container.c). */
 int runtime_record_update(imgd_runtime *rt, const imgd_container *c, imgd_error **err);
 int runtime_record_insert(imgd_runtime *rt, const imgd_container *c, imgd_error **err);

@@ -203,7 +203,7 @@ int imgd_runtime_rootfs_open(imgd_runtime *rt, const char *name_or_id, imgd_cont
         return r;
     char path[4096];
     r = runtime_rootfs_mount(rt, &c, err);
-    if (r == 0 && runtime_path(path, sizeof path, rt, c.id, "rootfs") == 0)
+    if (r == 0 && runtime_root_dir(path, sizeof path, rt, &c) == 0)
         r = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (r < 0 && !(err && *err))
         r = imgd_error_errno(err, errno, "container '%s': open rootfs", c.name);

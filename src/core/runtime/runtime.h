@@ -58,6 +58,14 @@ typedef struct imgd_container_spec {
     int64_t cpu_millis; /* 1000 = one CPU, 0: no limit */
     int64_t pids_limit; /* 0: no limit */
     json_t *labels;     /* object of strings, or NULL; borrowed */
+    /* for system containers on a mount (the ImageAPI face): */
+    const char *rootfs;            /* an existing directory as "/", instead of image's layers */
+    const char *const *namespaces; /* NULL: mnt pid ipc uts, + net unless network_host; else
+                                    * exactly these of cgroup ipc mnt net pid time user uts */
+    bool systemd;                  /* tmpfs /run /tmp /var/lib/journal, container=imgd in the
+                                    * environment, stopped with SIGRTMIN+3 */
+    const char *log_path;          /* NULL: the container's directory */
+    json_t *annotations;           /* kept in the configuration as is; borrowed */
 } imgd_container_spec;
 
 typedef enum imgd_container_state {

@@ -81,8 +81,19 @@ static int spec_mounts(json_t *mounts, const imgd_spec_inputs *in)
     json_array_append_new(mounts,
                           mount_json("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
     json_array_append_new(mounts, mount_json("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+    bool systemd = json_is_true(json_object_get(in->config, "systemd"));
+    /* systemd wants to write its cgroups, and tmpfs at /run, /tmp and /var/lib/journal */
     json_array_append_new(mounts, mount_json("/sys/fs/cgroup", "cgroup", "cgroup",
-                                             "nosuid,noexec,nodev,relatime,ro"));
+                                             systemd ? "nosuid,noexec,nodev,relatime"
+                                                     : "nosuid,noexec,nodev,relatime,ro"));
+    if (systemd) {
+        json_array_append_new(mounts,
+                              mount_json("/run", "tmpfs", "tmpfs", "nosuid,nodev,mode=755"));
+        json_array_append_new(mounts,
+                              mount_json("/tmp", "tmpfs", "tmpfs", "nosuid,nodev,mode=1777"));
+        json_array_append_new(
+            mounts, mount_json("/var/lib/journal", "tmpfs", "tmpfs", "nosuid,nodev,mode=755"));
+    }
     json_array_append_new(mounts, mount_json("/etc/hosts", "bind", in->hosts_file, "rbind,ro"));
     if (in->hostname_file)
         json_array_append_new(mounts,
@@ -121,20 +132,60 @@ static json_t *spec_resources(const json_t *config)
     return r;
 }
 
+/* The ImageAPI's namespace names as the OCI spec's types; NULL for an unknown one. */
+static const char *ns_type(const char *name)
+{
+    static const char *const map[][2] = {
+        {"mnt", "mount"},   {"pid", "pid"},       {"ipc", "ipc"},   {"uts", "uts"},
+        {"net", "network"}, {"cgroup", "cgroup"}, {"user", "user"}, {"time", "time"},
+    };
+    for (size_t i = 0; name && i < IMGD_ARRAY_SIZE(map); i++)
+        if (!strcmp(name, map[i][0]))
+            return map[i][1];
+    return NULL;
+}
+
 static json_t *spec_linux(const imgd_spec_inputs *in)
 {
     bool host_net =
         !strcmp(json_string_value(json_object_get(in->config, "network")) ?: "none", "host");
-    json_t *ns = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "ipc", "type",
-                           "uts", "type", "mount");
-    if (ns && !host_net)
-        json_array_append_new(ns, json_pack("{s:s}", "type", "network"));
+    const json_t *asked = json_object_get(in->config, "namespaces");
+    json_t *ns = NULL;
+    bool user = false;
+    if (json_is_array(asked)) {
+        ns = json_array();
+        size_t i;
+        const json_t *n;
+        json_array_foreach (asked, i, n) {
+            const char *t = ns_type(json_string_value(n));
+            user = user || (t && !strcmp(t, "user"));
+            if (t)
+                json_array_append_new(ns, json_pack("{s:s}", "type", t));
+        }
+    } else {
+        ns = json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "type", "pid", "type", "ipc", "type", "uts",
+                       "type", "mount");
+        if (ns && !host_net)
+            json_array_append_new(ns, json_pack("{s:s}", "type", "network"));
+    }
     char cgroup[256];
     snprintf(cgroup, sizeof cgroup, "/%s/%s", in->cgroup_parent, in->id);
-    return json_pack("{s:o, s:s, s:o, s:o, s:o}", "namespaces", ns, "cgroupsPath", cgroup,
-                     "resources", spec_resources(in->config), "maskedPaths",
-                     strings_json(masked_paths, IMGD_ARRAY_SIZE(masked_paths)), "readonlyPaths",
-                     strings_json(readonly_paths, IMGD_ARRAY_SIZE(readonly_paths)));
+    json_t *lin =
+        json_pack("{s:o, s:s, s:o, s:o, s:o}", "namespaces", ns, "cgroupsPath", cgroup, "resources",
+                  spec_resources(in->config), "maskedPaths",
+                  strings_json(masked_paths, IMGD_ARRAY_SIZE(masked_paths)), "readonlyPaths",
+                  strings_json(readonly_paths, IMGD_ARRAY_SIZE(readonly_paths)));
+    /* A user namespace without a mapping has no root: map the whole id range onto itself (the
+     * namespace separates, the ids stay the host's). */
+    if (lin && user) {
+        json_object_set_new(lin, "uidMappings",
+                            json_pack("[{s:i, s:i, s:I}]", "containerID", 0, "hostID", 0, "size",
+                                      (json_int_t)4294967295LL));
+        json_object_set_new(lin, "gidMappings",
+                            json_pack("[{s:i, s:i, s:I}]", "containerID", 0, "hostID", 0, "size",
+                                      (json_int_t)4294967295LL));
+    }
+    return lin;
 }
 
 int imgd_spec_build(json_t **out, const imgd_spec_inputs *in, imgd_error **err)
@@ -151,9 +202,10 @@ int imgd_spec_build(json_t **out, const imgd_spec_inputs *in, imgd_error **err)
         json_decref(process);
         return imgd_error_set(err, EINVAL, "container configuration is malformed");
     }
-    json_t *spec = json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:O, s:o}", "ociVersion", "1.0.2",
-                             "process", process, "root", "path", "rootfs", "readonly", 0,
-                             "hostname", in->hostname, "mounts", mounts, "linux", spec_linux(in));
+    json_t *spec =
+        json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:O, s:o}", "ociVersion", "1.0.2", "process",
+                  process, "root", "path", in->root_path ? in->root_path : "rootfs", "readonly", 0,
+                  "hostname", in->hostname, "mounts", mounts, "linux", spec_linux(in));
     if (!spec)
         return imgd_error_set(err, ENOMEM, "out of memory");
     *out = spec;

@@ -19,6 +19,7 @@ typedef struct imgd_spec_inputs {
     const char *resolv_file;   /* NULL: none */
     uint64_t nofile_max;       /* the host's hard RLIMIT_NOFILE: never ask for more */
     const char *cgroup_parent; /* "imgd" */
+    const char *root_path;     /* "rootfs" (in the bundle), or an absolute directory */
 } imgd_spec_inputs;
 
 /* Build the spec. *out is a new reference. -EINVAL when config lacks a field it must have. */
