@@ -17,6 +17,7 @@
 #include "core/db/db.h"
 #include "core/inventory/local.h"
 #include "core/registry/client.h"
+#include "api/imageapi.h"
 #include "core/mounts/mounts.h"
 #include "core/runtime/runtime.h"
 #include "core/store/store.h"
@@ -226,6 +227,7 @@ static int run(daemon_state *d, const sigset_t *signals)
         return fail(EXIT_RUNTIME, "startup", err);
     if (imgd_mounts_new(&d->mounts, cfg, d->db, d->store, &err) < 0)
         return fail(EXIT_RUNTIME, "startup: boot-image mounts", err);
+    imgd_runtime_on_removed(d->runtime, imageapi_container_removed, d->mounts);
     size_t n_routes = 0;
     const imgd_route *routes = imgd_api_routes(&n_routes);
     d->metrics = imgd_metrics_new(routes, n_routes);

@@ -833,6 +833,8 @@ int imgd_runtime_remove(imgd_runtime *rt, const char *name_or_id, bool force, im
         if (*c.image_id)
             (void)imgd_store_image_use(rt->store, c.image_id, c.id, false, NULL);
         (void)container_dir_remove(rt, c.id);
+        if (rt->removed)
+            rt->removed(rt->removed_arg, &c);
     }
     return op_end(&c, out, r);
 }

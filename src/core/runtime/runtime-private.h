@@ -13,6 +13,8 @@ struct imgd_runtime {
     const imgd_config *cfg;
     imgd_db *db;
     imgd_store *store;
+    imgd_runtime_removed_fn removed; /* told of every removed container */
+    void *removed_arg;
     char containers_dir[4096]; /* <state>/containers */
     char runtime_root[4096];   /* <run>/<runtime name>: the runtime's own state */
     char runtime_path[4096];   /* resolved binary, "" when missing */

@@ -120,6 +120,12 @@ int imgd_runtime_new(imgd_runtime **out, const imgd_config *cfg, imgd_db *db, im
     return 0;
 }
 
+void imgd_runtime_on_removed(imgd_runtime *rt, imgd_runtime_removed_fn fn, void *arg)
+{
+    rt->removed = fn;
+    rt->removed_arg = arg;
+}
+
 void imgd_runtime_free(imgd_runtime *rt)
 {
     if (!rt)

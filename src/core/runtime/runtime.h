@@ -100,6 +100,11 @@ int imgd_runtime_new(imgd_runtime **out, const imgd_config *cfg, imgd_db *db, im
 
 void imgd_runtime_free(imgd_runtime *rt);
 
+/* Called after a container is removed, whichever face removed it, with its configuration
+ * (annotations included): the face that made it releases what it holds for it. */
+typedef void (*imgd_runtime_removed_fn)(void *arg, const imgd_container *c);
+void imgd_runtime_on_removed(imgd_runtime *rt, imgd_runtime_removed_fn fn, void *arg);
+
 /* Whether the runtime binary answers `--version`; detail says which runtime and how it is run
  * ("runc 1.1.5", "crun 1.8.1 in a private mount namespace (hybrid cgroups)"). Cached. */
 bool imgd_runtime_check(imgd_runtime *rt, char *detail, size_t len);
