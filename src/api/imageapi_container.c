@@ -278,12 +278,16 @@ int imageapi_container_create(imgd_request *req, imgd_response *resp, imgd_error
         r = imgd_error_set(err, EINVAL, "'command' is empty");
     int64_t id = 0, mount_id = 0;
     _cleanup_free_ char *mountpoint = NULL;
-    if (r == 0)
-        r = imgd_mounts_reserve_id(req->ctx->mounts, "container", &id, err);
+    /* bottom-up, as the original registered them: attach 1, mount 2, overlay 3, container 4 */
     if (r == 0)
         r = imgd_mounts_acquire(req->ctx->mounts, q.mount, &mount_id, &mountpoint, NULL, err);
     if (r < 0)
         return r;
+    r = imgd_mounts_reserve_id(req->ctx->mounts, "container", &id, err);
+    if (r < 0) {
+        (void)imgd_mounts_release(req->ctx->mounts, mount_id, NULL);
+        return r;
+    }
     imgd_container c = {0};
     r = create_on_mount(req, &q, id, mount_id, mountpoint, argv, &c, err);
     if (r < 0 && !c.id[0]) {

@@ -254,3 +254,140 @@ def test_bad_inputs(api, rootfs_images, tmp):
     assert ok(call(api, "GET", "/attach")) == [] and ok(call(api, "GET", "/mount")) == []
     assert loop_devices_of(rootfs_images["squashfs"]) == []
     assert not any((api.run_dir / "mounts").iterdir())
+
+
+# ---- system containers on mounts ----
+
+def chain(image, fs_type="squashfs"):
+    """The kraken shape: overlay -> attach mount (read-only) -> loopback attachment."""
+    return overlay(fs_mount(loopback(image, ro=True), fs_type))
+
+
+def container(d, body):
+    return call(d, "POST", "/container", body)
+
+
+def wait_state(d, name, want, timeout=10):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (c,) = ok(call(d, "GET", "/container", name=name))
+        if c["state"] == want:
+            return c
+        time.sleep(0.05)
+    raise AssertionError(f"container {name} never reached {want}: {c}")
+
+
+SCRIPT = ("/bin/sh -c 'trap \"echo stopping; exit 0\" TERM; echo written > /tmp/state; "
+          "echo first line; while :; do sleep 0.05; done'")
+
+
+def test_kraken_sequence(api, rootfs_images):
+    c = ok(container(api, {"name": "compute", "command": SCRIPT, "state": "running",
+                           "mount": chain(rootfs_images["squashfs"])}), 201)
+    assert c["state"] == "running" and c["name"] == "compute" and c["id"] == 4
+    assert c["namespaces"] == ["mnt", "pid", "ipc", "uts"] and c["systemd"] is False
+    assert c["mount"]["id"] == 3 and c["mount"]["kind"] == "overlay"
+    log = Path(c["logfile"])
+    import time
+    deadline = time.monotonic() + 10
+    while "first line" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "no first line in the log"
+        time.sleep(0.02)
+    upper = Path(c["mount"]["overlay"]["upperdir"])
+    assert (upper / "tmp" / "state").read_text() == "written\n"  # written to the overlay
+    # poll, as kraken does, then stop by name and delete by name
+    assert [x["name"] for x in ok(call(api, "GET", "/container"))] == ["compute"]
+    assert ok(call(api, "GET", "/container", state="running"))[0]["id"] == c["id"]
+    assert ok(call(api, "GET", "/container", state="exited")) == []
+    # the native face lists it too
+    native = api.get("/api/v1/containers").json()["containers"]
+    assert [n["name"] for n in native] == ["compute"]
+    err(call(api, "DELETE", "/container", name="compute"), 409, "running")
+    stopped = ok(call(api, "PATCH", "/container", name="compute", state="exited"))
+    assert stopped["state"] == "exited" and stopped["exit_code"] == 0
+    assert "stopping" in log.read_text()
+    ok(call(api, "PATCH", "/container", name="compute", state="exited"))  # no-op
+    ok(call(api, "DELETE", "/container", name="compute"))
+    # the whole chain went with it
+    assert ok(call(api, "GET", "/mount")) == [] and ok(call(api, "GET", "/attach")) == []
+    assert loop_devices_of(rootfs_images["squashfs"]) == []
+    err(call(api, "GET", "/container", name="compute"), 404)
+
+
+def test_created_then_patched_running_and_natural_exits(api, rootfs_images):
+    m = ok(call(api, "POST", "/mount", chain(rootfs_images["erofs"], "erofs")), 201)
+    c = ok(container(api, {"name": "later", "command": "/bin/sh -c 'exit 0'",
+                           "mount": {"id": m["id"]}}), 201)
+    assert c["state"] == "created"
+    assert ok(call(api, "GET", "/mount", id=m["id"]))[0]["refs"] == 2  # the client's + the container's
+    ok(call(api, "PATCH", "/container", id=c["id"], state="running"))
+    assert wait_state(api, "later", "exited")["exit_code"] == 0
+    bad = ok(container(api, {"name": "fails", "command": "/bin/sh -c 'exit 3'",
+                             "state": "running", "mount": {"id": m["id"]}}), 201)
+    assert wait_state(api, "fails", "dead")["exit_code"] == 3  # rc != 0 is dead
+    # a start that fails: 201 with state dead, as the original answered
+    dead = ok(container(api, {"name": "noinit", "command": "/sbin/no-such-init",
+                              "state": "running", "mount": {"id": m["id"]}}), 201)
+    assert dead["state"] == "dead" and "no-such-init" in dead["last_error"]
+    err(call(api, "PATCH", "/container", name="later", state="paused"), 400, "paus")
+    err(call(api, "PATCH", "/container", state="running"), 400, "id")
+    err(call(api, "PATCH", "/container", name="ghost", state="running"), 404)
+    err(container(api, {"name": "later", "command": "/bin/true", "mount": {"id": m["id"]}}), 409)
+    err(container(api, {"name": "bad name", "command": "/bin/true",
+                        "mount": {"id": m["id"]}}), 422)
+    err(container(api, {"name": "x", "command": "/bin/true", "state": "exited",
+                        "mount": {"id": m["id"]}}), 400)
+    err(container(api, {"name": "y", "command": "/bin/true", "namespaces": ["bogus"],
+                        "mount": {"id": m["id"]}}), 422, "bogus")
+    err(container(api, {"name": "z", "command": "/bin/true", "mount": {"id": 999}}), 404)
+    for name in ("later", "fails", "noinit"):
+        ok(call(api, "DELETE", "/container", name=name))
+    assert ok(call(api, "GET", "/mount", id=m["id"]))[0]["refs"] == 1
+    ok(call(api, "DELETE", "/mount", id=m["id"]))
+    assert ok(call(api, "GET", "/attach")) == [] and bad["id"] > 0
+
+
+def test_systemd_mode(api, rootfs_images, tmp):
+    # a test init: checks what systemd needs, reports, and ends on SIGRTMIN+3 (signal 37)
+    init = ("/bin/sh -c 'grep -q \" /run tmpfs\" /proc/mounts && echo run-is-tmpfs; "
+            "grep -q \" /tmp tmpfs\" /proc/mounts && echo tmp-is-tmpfs; "
+            "echo container=$container; trap \"echo got-rtmin3; exit 0\" 37; "
+            "while :; do sleep 0.05; done'")
+    c = ok(container(api, {"name": "sysd", "command": init, "systemd": True, "state": "running",
+                           "mount": chain(rootfs_images["squashfs"])}), 201)
+    assert c["systemd"] is True
+    log = Path(c["logfile"])
+    import time
+    deadline = time.monotonic() + 10
+    while "container=imgd" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.02)
+    text = log.read_text()
+    assert "run-is-tmpfs" in text and "tmp-is-tmpfs" in text
+    stopped = ok(call(api, "PATCH", "/container", name="sysd", state="exited"))
+    assert stopped["exit_code"] == 0 and "got-rtmin3" in log.read_text()
+    ok(call(api, "DELETE", "/container", name="sysd"))
+
+
+def test_restart_mid_run_then_stop_and_delete(ctr_factory, rootfs_images, tmp):
+    d = ctr_factory(dirname="mid", import_images=False)
+    c = ok(container(d, {"name": "survivor", "command": SCRIPT, "state": "running",
+                         "mount": chain(rootfs_images["squashfs"])}), 201)
+    assert d.stop() == 0
+    d2 = Imgd(tmp / "mid")
+    try:
+        (again,) = ok(call(d2, "GET", "/container"))
+        assert again["id"] == c["id"] and again["state"] == "running"
+        assert [m["id"] for m in ok(call(d2, "GET", "/mount"))] == [2, 3]
+        assert len(loop_devices_of(rootfs_images["squashfs"])) == 1
+        ok(call(d2, "PATCH", "/container", name="survivor", state="exited"))
+        ok(call(d2, "DELETE", "/container", name="survivor"))
+        assert ok(call(d2, "GET", "/mount")) == []
+        assert loop_devices_of(rootfs_images["squashfs"]) == []
+        new = ok(container(d2, {"name": "next", "command": "/bin/true",
+                                "mount": chain(rootfs_images["squashfs"])}), 201)
+        assert new["id"] > c["id"]  # ids are never reused
+        ok(call(d2, "DELETE", "/container", name="next"))
+    finally:
+        assert d2.stop() == 0
