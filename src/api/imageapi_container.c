@@ -309,7 +309,8 @@ int imageapi_container_create(imgd_request *req, imgd_response *resp, imgd_error
 int imageapi_container_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     const char *state = imgd_req_query(req, "state");
-    if (!state || (strcmp(state, "running") && strcmp(state, "exited") && strcmp(state, "paused")))
+    static const char *const states[] = {"running", "exited", "paused", NULL};
+    if (!one_of(state, states))
         return imgd_error_set(err, EBADMSG,
                               "query parameter 'state' must be running, exited "
                               "or paused");

@@ -757,7 +757,7 @@ static int spec_check(imgd_runtime *rt, const imgd_container_spec *spec, imgd_er
 static void create_undo(imgd_runtime *rt, const imgd_container *c)
 {
     (void)container_dir_remove(rt, c->id);
-    if (*c->image_id)
+    if (c->image_id && *c->image_id)
         (void)imgd_store_image_use(rt->store, c->image_id, c->id, false, NULL);
 }
 
@@ -792,7 +792,7 @@ int imgd_runtime_create(imgd_runtime *rt, const imgd_container_spec *spec, bool 
     c.state = IMGD_CONTAINER_CREATED;
     imgd_image_dispose(&img);
     r = !c.image || !c.image_id ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
-    if (r == 0 && *c.image_id)
+    if (r == 0 && c.image_id && *c.image_id)
         r = imgd_store_image_use(rt->store, c.image_id, c.id, true, err);
     if (r == 0 && (r = container_dir_make(rt, &c, err)) == 0)
         r = runtime_record_insert(rt, &c, err);
@@ -830,7 +830,7 @@ int imgd_runtime_remove(imgd_runtime *rt, const char *name_or_id, bool force, im
     if (r == 0) {
         /* The record is gone first: a crash from here on leaves a directory without a record,
          * which the next start removes, never a record without its files. */
-        if (*c.image_id)
+        if (c.image_id && *c.image_id)
             (void)imgd_store_image_use(rt->store, c.image_id, c.id, false, NULL);
         (void)container_dir_remove(rt, c.id);
         if (rt->removed)
