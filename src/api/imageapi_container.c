@@ -9,6 +9,7 @@
 
 #include "core/mounts/mounts.h"
 #include "core/runtime/runtime.h"
+#include "imageapi-private.h"
 #include "imageapi.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -122,25 +123,49 @@ static int query_target(imgd_request *req, int64_t *id, const char **name, bool 
     return 0;
 }
 
-/* The one container named by ?id= or ?name=, or -ENOENT. */
-static int find_one(imgd_request *req, imgd_container *out, imgd_error **err)
+/* The one container with this id (> 0), else this name, or -ENOENT. */
+int imageapi_ctr_find(imgd_request *req, int64_t id, const char *name, imgd_container *out,
+                      imgd_error **err)
 {
-    int64_t id = 0;
-    const char *name = NULL;
-    int r = query_target(req, &id, &name, true, err);
     imgd_container *v = NULL;
     size_t n = 0;
-    if (r == 0)
-        r = find(req, id, id > 0 ? NULL : name, NULL, &v, &n, err);
+    int r = find(req, id, id > 0 ? NULL : name, NULL, &v, &n, err);
     if (r == 0 && n == 0)
         r = id > 0 ? imgd_error_set(err, ENOENT, "container %lld not found", (long long)id)
-                   : imgd_error_set(err, ENOENT, "container '%s' not found", name);
+                   : imgd_error_set(err, ENOENT, "container '%s' not found", name ? name : "");
     if (r == 0) {
         *out = v[0];
         v[0] = (imgd_container){0};
     }
     free_list(v, n);
     return r;
+}
+
+int imageapi_ctr_get(imgd_request *req, int64_t id, const char *name, json_t **out,
+                     imgd_error **err)
+{
+    imgd_container c = {0};
+    int r = imageapi_ctr_find(req, id, name, &c, err);
+    if (r < 0)
+        return r;
+    *out = container_json(req->ctx->mounts, &c);
+    imgd_container_dispose(&c);
+    return *out ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
+}
+
+int imageapi_ctr_list(imgd_request *req, json_t **out, imgd_error **err)
+{
+    imgd_container *v = NULL;
+    size_t n = 0;
+    int r = find(req, 0, NULL, NULL, &v, &n, err);
+    if (r < 0)
+        return r;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, container_json(req->ctx->mounts, &v[i]));
+    free_list(v, n);
+    *out = arr;
+    return 0;
 }
 
 int imageapi_container_list(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -263,15 +288,12 @@ static int create_on_mount(imgd_request *req, const create_req *q, int64_t id, i
     return r;
 }
 
-int imageapi_container_create(imgd_request *req, imgd_response *resp, imgd_error **err)
+int imageapi_ctr_create(imgd_request *req, json_t *in, json_t **out, imgd_error **err)
 {
-    json_auto_t *in = NULL;
     create_req q = {0};
     _cleanup_strv_ char **argv = NULL;
     size_t argc = 0;
-    int r = imgd_req_json(req, &in, err);
-    if (r == 0)
-        r = decode_create(&q, in, err);
+    int r = decode_create(&q, in, err);
     if (r == 0)
         r = imgd_shell_split(&argv, &argc, q.command, err);
     if (r == 0 && argc == 0)
@@ -299,25 +321,34 @@ int imageapi_container_create(imgd_request *req, imgd_response *resp, imgd_error
         imgd_error_free(*err);
         *err = NULL;
     }
-    json_t *o = container_json(req->ctx->mounts, &c);
+    *out = container_json(req->ctx->mounts, &c);
     imgd_container_dispose(&c);
-    return respond(resp, 201, o, err);
+    return *out ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
+}
+
+int imageapi_container_create(imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    json_auto_t *in = NULL;
+    json_t *out = NULL;
+    int r = imgd_req_json(req, &in, err);
+    if (r == 0)
+        r = imageapi_ctr_create(req, in, &out, err);
+    return r < 0 ? r : respond(resp, 201, out, err);
 }
 
 /* ---- state changes, delete ---- */
 
-int imageapi_container_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
+int imageapi_ctr_set_state(imgd_request *req, int64_t id, const char *name, const char *state,
+                           json_t **out, imgd_error **err)
 {
-    const char *state = imgd_req_query(req, "state");
     static const char *const states[] = {"running", "exited", "paused", NULL};
     if (!one_of(state, states))
-        return imgd_error_set(err, EBADMSG,
-                              "query parameter 'state' must be running, exited "
-                              "or paused");
+        return imgd_error_set(err, EBADMSG, "the state must be running, exited or paused, not '%s'",
+                              state ? state : "");
     if (!strcmp(state, "paused"))
         return imgd_error_set(err, EINVAL, "pausing a container is not supported");
     imgd_container c = {0};
-    int r = find_one(req, &c, err);
+    int r = imageapi_ctr_find(req, id, name, &c, err);
     if (r < 0)
         return r;
     imgd_container after = {0};
@@ -334,17 +365,29 @@ int imageapi_container_patch(imgd_request *req, imgd_response *resp, imgd_error 
         json_decref(o);
         return r;
     }
-    return respond(resp, 200, o, err);
+    *out = o;
+    return o ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
 }
 
-int imageapi_container_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
+int imageapi_container_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    bool force = false;
-    const char *f = imgd_req_query(req, "force");
-    if (f && imgd_parse_bool(&force, f) < 0)
-        return imgd_error_set(err, EBADMSG, "query parameter 'force' must be true or false");
+    int64_t id = 0;
+    const char *name = NULL;
+    json_t *out = NULL;
+    const char *state = imgd_req_query(req, "state");
+    int r = state ? 0 : imgd_error_set(err, EBADMSG, "query parameter 'state' is required");
+    if (r == 0)
+        r = query_target(req, &id, &name, true, err);
+    if (r == 0)
+        r = imageapi_ctr_set_state(req, id, name, state, &out, err);
+    return r < 0 ? r : respond(resp, 200, out, err);
+}
+
+int imageapi_ctr_remove(imgd_request *req, int64_t id, const char *name, bool force, json_t **out,
+                        imgd_error **err)
+{
     imgd_container c = {0};
-    int r = find_one(req, &c, err);
+    int r = imageapi_ctr_find(req, id, name, &c, err);
     if (r < 0)
         return r;
     json_t *o = container_json(req->ctx->mounts, &c);
@@ -358,7 +401,25 @@ int imageapi_container_delete(imgd_request *req, imgd_response *resp, imgd_error
         json_decref(o);
         return r;
     }
-    return respond(resp, 200, o, err);
+    *out = o;
+    return o ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
+}
+
+int imageapi_container_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
+{
+    bool force = false;
+    int64_t id = 0;
+    const char *name = NULL;
+    json_t *out = NULL;
+    const char *f = imgd_req_query(req, "force");
+    int r = f && imgd_parse_bool(&force, f) < 0
+                ? imgd_error_set(err, EBADMSG, "query parameter 'force' must be true or false")
+                : 0;
+    if (r == 0)
+        r = query_target(req, &id, &name, true, err);
+    if (r == 0)
+        r = imageapi_ctr_remove(req, id, name, force, &out, err);
+    return r < 0 ? r : respond(resp, 200, out, err);
 }
 
 /* The runtime removed a container the ImageAPI made (through either face): its mount

@@ -37,6 +37,12 @@ def rootfs_images(tmp_path_factory):
         (root / "bin" / applet).symlink_to("/bin/busybox")
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (root / "etc" / "os-release").write_text("NAME=bootimg\n")
+    # a stand-in for systemd at its usual path, for the walkthrough: it ends on SIGRTMIN+3
+    init = root / "usr" / "lib" / "systemd" / "systemd"
+    init.parent.mkdir(parents=True)
+    init.write_text("#!/bin/sh\ntrap 'echo init-stopped; exit 0' 37 TERM\necho init-up\n"
+                    "while :; do sleep 0.05; done\n")
+    init.chmod(0o755)
     subprocess.run(["mksquashfs", str(root), str(d / "root.sqsh"), "-quiet", "-noappend"],
                    check=True, capture_output=True)
     subprocess.run(["mkfs.erofs", str(d / "root.erofs"), str(root)], check=True,
@@ -391,3 +397,67 @@ def test_restart_mid_run_then_stop_and_delete(ctr_factory, rootfs_images, tmp):
         ok(call(d2, "DELETE", "/container", name="next"))
     finally:
         assert d2.stop() == 0
+
+
+# ---- the v0.1 paths: the 004 walkthrough, a loopback attachment in place of RBD ----
+
+def test_v01_walkthrough_with_a_loopback_attach(api, rootfs_images):
+    img = str(rootfs_images["squashfs"])
+    # 3. attach (RBD in the original; a loop file here) and 4. mount it
+    a = ok(api.request("POST", "/attach/loopback", json={"path": img, "ro": True}), 201)
+    assert a["id"] == 0 and a["device_file"].startswith("/dev/loop")
+    m = ok(api.request("POST", "/mount/rbd", json={"id": 0, "fs_type": "squashfs",
+                                                   "mount_options": ["ro"]}), 201)
+    assert m["id"] == 0 and m["fs_type"] == "squashfs" and m["mount_options"] == ["ro"]
+    assert (Path(m["mountpoint"]) / "etc" / "os-release").exists()
+    # 5. overlay on it
+    ov = ok(api.request("POST", "/mount/overlay", json={"lower": [0]}), 201)
+    assert ov["id"] == 1 and ov["lower"] == [0]
+    assert ov["mountpoint"] and ov["upperdir"] and ov["workdir"]
+    # 6. the container, created
+    c = ok(api.request("POST", "/container", json={
+        "mount": {"id": 1, "kind": "overlay"}, "command": "/usr/lib/systemd/systemd",
+        "state": "created", "systemd": True}), 201)
+    assert c["id"] == 0 and c["state"] == "created" and c["systemd"] is True
+    assert c["mount"] == {"id": 1, "kind": "overlay"} and c["logfile"]
+    # 7. started with a GET, and listed
+    c = ok(api.request("GET", "/container/0/running"))
+    assert c["state"] == "running"
+    listed = ok(api.request("GET", "/container"))
+    assert [x["id"] for x in listed] == [0] and listed[0]["state"] == "running"
+    assert ok(api.request("GET", "/mount/rbd/0"))["rbd_id"] == 0
+    generic = ok(api.request("GET", "/mount"))
+    assert sorted((g["mount_id"], g["kind"]) for g in generic) == [(0, "rbd"), (1, "overlay")]
+    # 8. tear it all down, in the walkthrough's order
+    ok(api.request("DELETE", "/container/0"))
+    ok(api.request("DELETE", "/mount/overlay/1"))
+    ok(api.request("DELETE", "/mount/rbd/0"))
+    ok(api.request("DELETE", "/attach/loopback/0"))
+    assert loop_devices_of(img) == []
+    assert ok(call(api, "GET", "/mount")) == [] and ok(call(api, "GET", "/attach")) == []
+    # the same objects seen by both generations, and v0.1 ids never reused
+    a2 = ok(api.request("POST", "/attach/loopback", json={"path": img}), 201)
+    assert a2["id"] == 1
+    assert ok(call(api, "GET", "/attach"))[0]["device_file"] == a2["device_file"]
+    err(api.request("DELETE", "/attach/rbd/1"), 404)  # a loopback one, not an rbd one
+    ok(api.request("DELETE", "/attach/loopback/1"))
+    err(api.request("GET", "/container/7"), 404)
+    err(api.request("GET", "/container/byname/ghost"), 404)
+    err(api.request("POST", "/mount/overlay", json={"lower": [42]}), 404)
+    if not Path("/sys/bus/rbd").exists():
+        err(api.request("POST", "/attach/rbd", json={
+            "monitors": ["192.0.2.1"], "pool": "rbd", "image": "systemd.sqsh",
+            "options": {"ro": True, "name": "admin", "secret": "XXXX"}}), 501, "rbd")
+
+
+def test_v01_byname_state_changes(api, rootfs_images):
+    ok(call(api, "POST", "/container", {"name": "byname", "command": "/usr/lib/systemd/systemd",
+                                        "systemd": True, "mount": chain(rootfs_images["squashfs"])}),
+       201)
+    assert ok(api.request("GET", "/container/byname/byname/running"))["state"] == "running"
+    assert ok(api.request("GET", "/container/byname/byname"))["state"] == "running"
+    stopped = ok(api.request("GET", "/container/byname/byname/exited"))
+    assert stopped["state"] == "exited"
+    err(api.request("GET", "/container/byname/byname/paused"), 400)
+    ok(api.request("DELETE", "/container/byname/byname"))
+    assert ok(call(api, "GET", "/mount")) == []

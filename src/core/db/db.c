@@ -60,6 +60,10 @@ static const char *const migrations[] = {
     "CREATE TABLE mount_objects (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL,"
     "  kind TEXT NOT NULL, body TEXT NOT NULL, refs INTEGER NOT NULL, deps TEXT NOT NULL,"
     "  state TEXT NOT NULL, held INTEGER NOT NULL DEFAULT 0);",
+    /* 5: the ImageAPI v0.1 paths number each type from 0: their ids, mapped to the objects' */
+    "CREATE TABLE imageapi_legacy_ids (type TEXT NOT NULL, legacy INTEGER NOT NULL,"
+    "  core INTEGER NOT NULL, PRIMARY KEY (type, legacy), UNIQUE (type, core));"
+    "CREATE TABLE imageapi_legacy_next (type TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -584,3 +584,89 @@ void imgd_mounts_free(imgd_mounts *m)
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
+
+/* ---- v0.1 ids ---- */
+
+static int legacy_lookup(sqlite3 *db, const char *sql, const char *type, int64_t key, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int r = -ENOENT;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, key);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            r = 0;
+        }
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int legacy_assign(sqlite3 *db, const char *type, int64_t core_id, int64_t *out)
+{
+    int64_t next = 0;
+    (void)legacy_lookup(db, "SELECT next FROM imageapi_legacy_next WHERE type = ?1 AND ?2 = 0",
+                        type, 0, &next);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO imageapi_legacy_ids (type, legacy, core) "
+                                "VALUES (?1, ?2, ?3)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, next);
+        sqlite3_bind_int64(st, 3, core_id);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO imageapi_legacy_next (type, next) VALUES (?1, ?2) "
+                                "ON CONFLICT (type) DO UPDATE SET next = excluded.next",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, next + 1);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return -EIO;
+    *out = next;
+    return 0;
+}
+
+int imgd_mounts_legacy_id(imgd_mounts *m, const char *type, int64_t core_id, int64_t *out,
+                          imgd_error **err)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3 *db = imgd_db_acquire(m->db);
+    int r =
+        legacy_lookup(db, "SELECT legacy FROM imageapi_legacy_ids WHERE type = ?1 AND core = ?2",
+                      type, core_id, out);
+    if (r == -ENOENT)
+        r = legacy_assign(db, type, core_id, out);
+    imgd_db_release(m->db);
+    pthread_mutex_unlock(&m->lock);
+    return r < 0 ? imgd_error_set(err, EIO, "number %s %lld for the v0.1 API", type,
+                                  (long long)core_id)
+                 : 0;
+}
+
+int imgd_mounts_core_id(imgd_mounts *m, const char *type, int64_t legacy, int64_t *out,
+                        imgd_error **err)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3 *db = imgd_db_acquire(m->db);
+    int r =
+        legacy_lookup(db, "SELECT core FROM imageapi_legacy_ids WHERE type = ?1 AND legacy = ?2",
+                      type, legacy, out);
+    imgd_db_release(m->db);
+    pthread_mutex_unlock(&m->lock);
+    return r < 0 ? imgd_error_set(err, ENOENT, "%s %lld not found", type, (long long)legacy) : 0;
+}

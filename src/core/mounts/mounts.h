@@ -68,3 +68,11 @@ json_t *imgd_mounts_render(imgd_mounts *m, int64_t id);
 /* The next object id, for a caller (containers) sharing the sequence: a record of type "other"
  * is reserved and returned. */
 int imgd_mounts_reserve_id(imgd_mounts *m, const char *type, int64_t *out, imgd_error **err);
+
+/* The ImageAPI v0.1 paths number attachments, mounts and containers each from 0. The v0.1 id
+ * of an object (type "attach", "mount", "container"), given one when it has none yet (ids of a
+ * type are never reused); and the object of a v0.1 id (-ENOENT). */
+int imgd_mounts_legacy_id(imgd_mounts *m, const char *type, int64_t core_id, int64_t *out,
+                          imgd_error **err);
+int imgd_mounts_core_id(imgd_mounts *m, const char *type, int64_t legacy, int64_t *out,
+                        imgd_error **err);
