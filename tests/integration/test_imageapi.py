@@ -356,10 +356,10 @@ def test_created_then_patched_running_and_natural_exits(api, rootfs_images):
 
 def test_systemd_mode(api, rootfs_images, tmp):
     # a test init: checks what systemd needs, reports, and ends on SIGRTMIN+3 (signal 37)
-    init = ("/bin/sh -c 'grep -q \" /run tmpfs\" /proc/mounts && echo run-is-tmpfs; "
+    init = ("/bin/sh -c 'trap \"echo got-rtmin3; exit 0\" 37; "
+            "grep -q \" /run tmpfs\" /proc/mounts && echo run-is-tmpfs; "
             "grep -q \" /tmp tmpfs\" /proc/mounts && echo tmp-is-tmpfs; "
-            "echo container=$container; trap \"echo got-rtmin3; exit 0\" 37; "
-            "while :; do sleep 0.05; done'")
+            "echo container=$container; while :; do sleep 0.05; done'")
     c = ok(container(api, {"name": "sysd", "command": init, "systemd": True, "state": "running",
                            "mount": chain(rootfs_images["squashfs"])}), 201)
     assert c["systemd"] is True
@@ -454,8 +454,14 @@ def test_v01_byname_state_changes(api, rootfs_images):
     ok(call(api, "POST", "/container", {"name": "byname", "command": "/usr/lib/systemd/systemd",
                                         "systemd": True, "mount": chain(rootfs_images["squashfs"])}),
        201)
-    assert ok(api.request("GET", "/container/byname/byname/running"))["state"] == "running"
+    c = ok(api.request("GET", "/container/byname/byname/running"))
+    assert c["state"] == "running"
     assert ok(api.request("GET", "/container/byname/byname"))["state"] == "running"
+    import time
+    deadline = time.monotonic() + 10  # its trap must be set before the stop signal comes
+    while "init-up" not in Path(c["logfile"]).read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     stopped = ok(api.request("GET", "/container/byname/byname/exited"))
     assert stopped["state"] == "exited"
     err(api.request("GET", "/container/byname/byname/paused"), 400)
