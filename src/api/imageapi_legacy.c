@@ -348,8 +348,8 @@ int legacy_mount_create(imgd_request *req, imgd_response *resp, imgd_error **err
     if (r == 0 && !json_is_object(sub))
         r = imgd_error_set(err, EINVAL, "a mount of kind '%s' needs a '%s' object", kind, kind);
     if (r == 0)
-        r = !strcmp(kind, "rbd") ? mount_rbd_spec(req, sub, &spec, err)
-                                 : mount_overlay_spec(req, sub, &spec, err);
+        r = kind && !strcmp(kind, "rbd") ? mount_rbd_spec(req, sub, &spec, err)
+                                         : mount_overlay_spec(req, sub, &spec, err);
     return r < 0 ? r : create_one(req, resp, IMGD_MOBJ_MOUNT, spec, v1_mount_generic, err);
 }
 
