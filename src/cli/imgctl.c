@@ -3,7 +3,8 @@
  * environment, user config, system config, default), makes one or two requests through
  * client.h and prints the answer as a table or as JSON. The image commands live in images.c,
  * get (the inventory lists, also from several nodes) in get.c, the container commands (which
- * parse the options after their command word themselves) in containers.c.
+ * parse the options after their command word themselves) in containers.c, the boot-image
+ * commands on the ImageAPI face (which do so too) in deploy.c.
  *
  * Exit status: 0 success, 1 no answer or an error answer from imgd, 2 usage error. */
 #include <curl/curl.h>
@@ -19,6 +20,7 @@
 
 #include "client.h"
 #include "containers.h"
+#include "deploy.h"
 #include "get.h"
 #include "images.h"
 #include "util/cleanup.h"
@@ -596,6 +598,39 @@ static void cli_usage(FILE *f)
           "                      add a user to a container's /etc/passwd; the password is read\n"
           "                      from standard input only (asked for without echo on a terminal)\n"
           "\n"
+          "Boot-image commands, on imgd's ImageAPI (their options follow the command word; FILE\n"
+          "is on the server's machine, a relative FILE is made absolute; -o json prints imgd's\n"
+          "answers):\n"
+          "  attach [--ro] [--partscan] FILE\n"
+          "                      attach FILE to a loop device (--partscan: also its partitions)\n"
+          "                      and print the attachment's ID and device\n"
+          "  attachments [--json]\n"
+          "                      list the attachments: ID, KIND, DEVICE, PATH, REFS\n"
+          "  detach [-f] ID      release an attachment (-f: even while a mount holds it, which\n"
+          "                      keeps it until released)\n"
+          "  mount [-o OPT[,OPT]...] ATTACH_ID FSTYPE\n"
+          "  mount --overlay LOWER_ID[,LOWER_ID]...\n"
+          "                      mount an attachment, or an overlay (writes to a tmpfs) on\n"
+          "                      mounts (the first the top one), and print the mount's ID and\n"
+          "                      mountpoint\n"
+          "  mounts [--json]     list the mounts: ID, KIND, MOUNTPOINT, REFS, SOURCE\n"
+          "  umount [-f] ID      release a mount (-f: as detach's)\n"
+          "  deploy --name N (--command CMD | --systemd [--command INIT]) [--fs TYPE]\n"
+          "      [--namespaces NS[,NS]...] [--created] FILE\n"
+          "                      run a system container on FILE in one request: an overlay on\n"
+          "                      a read-only mount (TYPE: erofs for *.erofs, else squashfs) of\n"
+          "                      a read-only loop device; CMD is split as a shell would (with\n"
+          "                      --systemd it defaults to /sbin/init, stopped by SIGRTMIN+3);\n"
+          "                      NS: imgd's default mnt,pid,ipc,uts; --created: do not start\n"
+          "                      it. Prints its ID, state and log file; exit 1 when it did\n"
+          "                      not start (it stays until undeployed)\n"
+          "  containers [--json] list the system containers: ID, NAME, STATE, EXIT, MOUNT,\n"
+          "                      LOGFILE\n"
+          "  undeploy [--timeout SEC] NAME\n"
+          "                      stop the container (imgd's stop_timeout, then SIGKILL; wait\n"
+          "                      at most SEC for that, default --timeout), remove it and the\n"
+          "                      chain it was deployed on, and print NAME\n"
+          "\n"
           "Options:\n"
           "  -s, --server URL    imgd to talk to: http://HOST:PORT, https://HOST:PORT or\n"
           "                      unix:///PATH (default: $IMGCTL_SERVER, then the config files,\n"
@@ -805,7 +840,9 @@ static int cli_parse_options(cli_args *a, int argc, char **argv, const char *opt
 static int cli_parse(cli_args *a, int argc, char **argv)
 {
     int r = cli_parse_options(a, argc, argv, "+:s:ko:hqf");
-    bool container = r < 0 && optind < argc && imgd_cli_container_command_is(argv[optind]);
+    bool container =
+        r < 0 && optind < argc &&
+        (imgd_cli_container_command_is(argv[optind]) || imgd_cli_deploy_command_is(argv[optind]));
     if (r < 0 && !container)
         r = cli_parse_options(a, argc, argv, ":s:ko:hqf");
     if (r >= 0)
@@ -901,7 +938,7 @@ static int cli_run_get(const cli_args *a)
     return imgd_cli_get(&ga);
 }
 
-/* A container command: imgctl's options before it, its own after it. */
+/* A container or boot-image command: imgctl's options before it, its own after it. */
 static int cli_run_container(const cli_args *a)
 {
     const char *refused = cli_image_option_refused(a, 0);
@@ -922,6 +959,8 @@ static int cli_run_container(const cli_args *a)
         .argc = a->n_words,
         .argv = a->words,
     };
+    if (imgd_cli_deploy_command_is(a->words[0]))
+        return imgd_cli_deploy_main(&ca);
     return imgd_cli_container_main(&ca);
 }
 
@@ -934,7 +973,7 @@ static int cli_dispatch(const cli_args *a)
     }
     if (strcmp(cmd, "get") == 0)
         return cli_run_get(a);
-    if (imgd_cli_container_command_is(cmd))
+    if (imgd_cli_container_command_is(cmd) || imgd_cli_deploy_command_is(cmd))
         return cli_run_container(a);
     const imgd_cli_image_command *ic = imgd_cli_image_command_find(cmd);
     if (ic)
