@@ -476,7 +476,13 @@ static char *client_native_message(const imgd_client_response *r)
     json_auto_t *body = NULL;
     if (imgd_json_parse(&body, r->body, r->len, IMGD_CLIENT_JSON_MAX_DEPTH, NULL) < 0)
         return NULL;
+    /* the native face's {"error": {"message"}}, the ImageAPI's {"code", "message"}, IMS's
+     * problem+json {"detail"} */
     const char *msg = imgd_json_get_string(json_object_get(body, "error"), "message");
+    if (!msg)
+        msg = imgd_json_get_string(body, "message");
+    if (!msg)
+        msg = imgd_json_get_string(body, "detail");
     return msg ? client_clean_text(msg, strlen(msg), JSON_MESSAGE_MAX) : NULL;
 }
 

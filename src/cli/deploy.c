@@ -3,9 +3,7 @@
  * to a loop device, mounted, overlaid with a writable layer and run as a system container; step
  * by step (attach, mount) or the whole chain in one nested request (deploy). The lists are
  * laid out as the container commands lay out ps; -o json prints imgd's answers as they came.
- *
- * The ImageAPI face answers errors as {code, message}, not as the native face's
- * {"error": {...}} that imgd_client_call() reads, so the requests here go through dep_call(). */
+ */
 #include "deploy.h"
 
 #include <assert.h>
@@ -69,25 +67,6 @@ static void dep_ctx_dispose(dep_ctx *x)
 
 /* ---- requests ---- */
 
-/* An error answer into *err as imgd_client_response_error() words a native one:
- * "<method> <path>: <status> <message>", the message taken from {code, message}. */
-static int dep_answer_error(imgd_error **err, const imgd_client_response *resp, const char *method,
-                            const char *path)
-{
-    json_auto_t *v = NULL;
-    const char *msg = NULL;
-    if (resp->len > 0 &&
-        imgd_json_parse(&v, resp->body, resp->len, IMGD_CLIENT_JSON_MAX_DEPTH, NULL) == 0)
-        msg = imgd_json_get_string(v, "message");
-    if (!msg)
-        return imgd_client_response_error(err, resp, method, path);
-    int r =
-        imgd_error_set(err, EIO, "%s %s: %ld %.*s", method, path, resp->status, MESSAGE_MAX, msg);
-    if (err && *err)
-        imgd_str_strip_controls((*err)->message, strlen((*err)->message));
-    return r;
-}
-
 /* One request; a 2xx answer is decoded into *out (a new reference). path NULL: out of memory. */
 static int dep_call(json_t **out, const dep_ctx *x, const char *method, const char *path,
                     const json_t *body, imgd_error **err)
@@ -99,7 +78,7 @@ static int dep_call(json_t **out, const dep_ctx *x, const char *method, const ch
     if (r < 0)
         return r;
     if (resp.status < 200 || resp.status >= 300)
-        return dep_answer_error(err, &resp, method, path);
+        return imgd_client_response_error(err, &resp, method, path);
     return imgd_client_response_json(out, &resp, method, path, err);
 }
 
