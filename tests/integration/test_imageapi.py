@@ -244,6 +244,9 @@ def test_bad_inputs(api, rootfs_images, tmp):
         assert "c2VjcmV0" not in json.dumps(body)
     err(call(api, "POST", "/attach", {"id": 7, **loopback(rootfs_images["squashfs"])}), 400)
     err(call(api, "POST", "/mount", {"kind": "uri", "uri": {}}), 501, "uri")
+    if "nfs" not in Path("/proc/filesystems").read_text():
+        err(call(api, "POST", "/mount", {"kind": "nfs", "nfs": {"host": "127.0.0.1",
+                                                                "path": "/export"}}), 501, "NFS")
     err(call(api, "POST", "/mount", overlay()), 400, "lower")
     err(call(api, "POST", "/mount", overlay({"id": 99})), 404, "99")
     err(call(api, "POST", "/mount", fs_mount({"id": 42}, "squashfs")), 404, "42")
@@ -302,6 +305,14 @@ def test_kraken_sequence(api, rootfs_images):
         time.sleep(0.02)
     upper = Path(c["mount"]["overlay"]["upperdir"])
     assert (upper / "tmp" / "state").read_text() == "written\n"  # written to the overlay
+    # the device nodes and /dev links a system container needs (the reference's list)
+    out = api.request("POST", "/api/v1/containers/compute/exec", timeout=30, json={
+        "command": ["sh", "-c", "for d in null zero full tty random urandom; do "
+                    "[ -c /dev/$d ] && echo $d; done; for l in ptmx fd stdin stdout stderr; do "
+                    "readlink /dev/$l; done"]}).json()["execution"]["output"]
+    assert out.split() == ["null", "zero", "full", "tty", "random", "urandom", "pts/ptmx",
+                           "/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1",
+                           "/proc/self/fd/2"]
     # poll, as kraken does, then stop by name and delete by name
     assert [x["name"] for x in ok(call(api, "GET", "/container"))] == ["compute"]
     assert ok(call(api, "GET", "/container", state="running"))[0]["id"] == c["id"]
