@@ -41,7 +41,7 @@ static int respond(imgd_response *resp, unsigned status, json_t *body, imgd_erro
 static const char *state_of(const imgd_container *c)
 {
     if (c->state == IMGD_CONTAINER_RUNNING)
-        return "running";
+        return c->stopping ? "stopping" : "running";
     if (c->state == IMGD_CONTAINER_EXITED)
         return c->exit_code == 0 ? "exited" : "dead";
     return c->last_error ? "dead" : "created";

@@ -404,10 +404,11 @@ static json_t *container_summary(const imgd_container *c)
 {
     char sid[SHORT_ID_LEN + 1];
     short_id(sid, c->id);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", sid, "full_id", c->id,
-                          "name", c->name, "status", imgd_container_state_name(c->state), "image",
-                          c->image, "image_id", c->image_id, "created", time_json(c->created),
-                          "ports", ports_json(json_object_get(c->config, "ports")));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", sid, "full_id", c->id, "name",
+                  c->name, "status", c->stopping ? "stopping" : imgd_container_state_name(c->state),
+                  "image", c->image, "image_id", c->image_id, "created", time_json(c->created),
+                  "ports", ports_json(json_object_get(c->config, "ports")));
     if (o)
         json_object_set_new(o, "port_bindings",
                             port_bindings_json(json_object_get(c->config, "ports")));

@@ -478,3 +478,28 @@ def test_v01_byname_state_changes(api, rootfs_images):
     err(api.request("GET", "/container/byname/byname/paused"), 400)
     ok(api.request("DELETE", "/container/byname/byname"))
     assert ok(call(api, "GET", "/mount")) == []
+
+
+def test_stopping_is_visible_while_a_stop_runs(ctr_factory, rootfs_images):
+    import threading
+    import time
+    d = ctr_factory(args=["--stop-timeout", "2"], import_images=False)
+    stubborn = "/bin/sh -c 'trap \"\" TERM; echo up; while :; do sleep 0.05; done'"
+    c = ok(container(d, {"name": "slow", "command": stubborn, "state": "running",
+                         "mount": chain(rootfs_images["squashfs"])}), 201)
+    deadline = time.monotonic() + 10
+    while "up" not in Path(c["logfile"]).read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        r=call(d, "PATCH", "/container", name="slow", state="exited")))
+    t.start()
+    seen = wait_state(d, "slow", "stopping", timeout=2)
+    assert seen["state"] == "stopping"
+    native = d.get("/api/v1/containers").json()["containers"][0]
+    assert native["status"] == "stopping"
+    t.join(30)
+    assert ok(result["r"])["state"] == "dead"  # SIGKILL after the 2 s: rc 137
+    assert ok(call(d, "GET", "/container", name="slow"))[0]["exit_code"] == 137
+    ok(call(d, "DELETE", "/container", name="slow"))

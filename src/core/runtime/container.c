@@ -310,6 +310,9 @@ void runtime_refresh(imgd_runtime *rt, imgd_container *c)
 {
     bool alive = runtime_monitor_alive(rt, c->id);
     bool running = c->state == IMGD_CONTAINER_RUNNING;
+    char marker[4096];
+    c->stopping = alive && runtime_path(marker, sizeof marker, rt, c->id, "stopping") == 0 &&
+                  access(marker, F_OK) == 0;
     if (alive == running)
         return;
     if (alive) {

@@ -693,15 +693,24 @@ static int container_stop(imgd_runtime *rt, imgd_container *c, int sig, int64_t 
 {
     if (c->state != IMGD_CONTAINER_RUNNING)
         return 0;
+    /* While the stop is under way others see the container "stopping" (the marker goes with
+     * the stop; one a crash left is ignored once the container is not running). */
+    char marker[4096];
+    runtime_path(marker, sizeof marker, rt, c->id, "stopping");
+    (void)imgd_write_file_replace(marker, "", 0, 0600, NULL);
+    int r = 0;
     if (sig != SIGKILL && container_signal(rt, c, sig) == 0 && wait_gone(rt, c->id, timeout_ms)) {
         runtime_refresh(rt, c);
-        return 0;
+    } else {
+        (void)container_signal(rt, c, SIGKILL);
+        if (!wait_gone(rt, c->id, KILL_WAIT_MS))
+            r = imgd_error_set(err, EIO, "container '%s' did not exit after SIGKILL", c->name);
+        else
+            runtime_refresh(rt, c);
     }
-    (void)container_signal(rt, c, SIGKILL);
-    if (!wait_gone(rt, c->id, KILL_WAIT_MS))
-        return imgd_error_set(err, EIO, "container '%s' did not exit after SIGKILL", c->name);
-    runtime_refresh(rt, c);
-    return 0;
+    unlink(marker);
+    c->stopping = false;
+    return r;
 }
 
 int imgd_runtime_stop(imgd_runtime *rt, const char *name_or_id, int timeout_s, imgd_container *out,

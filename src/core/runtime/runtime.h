@@ -84,6 +84,7 @@ typedef struct imgd_container {
     int exit_code;                      /* valid when state is EXITED */
     int pid;                            /* init pid while running, else 0 */
     char *last_error;                   /* why the last start failed, or NULL */
+    bool stopping;                      /* running, and a stop is under way */
     json_t *config; /* the normalised request: command, env, ports, volumes, ... (owned) */
 } imgd_container;
 
