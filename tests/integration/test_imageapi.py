@@ -503,3 +503,35 @@ def test_stopping_is_visible_while_a_stop_runs(ctr_factory, rootfs_images):
     assert ok(result["r"])["state"] == "dead"  # SIGKILL after the 2 s: rc 137
     assert ok(call(d, "GET", "/container", name="slow"))[0]["exit_code"] == 137
     ok(call(d, "DELETE", "/container", name="slow"))
+
+
+def test_namespaces_on_request_and_loopback_on_a_base_mount(api, rootfs_images):
+    import os
+    # the squashfs is reached through a bind mount of its directory: base "mount"
+    folder = ok(call(api, "POST", "/mount", {"kind": "bind", "bind": {
+        "path": str(rootfs_images["squashfs"].parent), "base": "root", "ro": True}}), 201)
+    nested = overlay(fs_mount({"kind": "loopback", "loopback": {
+        "path": rootfs_images["squashfs"].name, "base": "mount", "mount": {"id": folder["id"]},
+        "ro": True}}, "squashfs"))
+    c = ok(container(api, {"name": "isolated", "state": "running", "mount": nested,
+                           "namespaces": ["mnt", "pid", "ipc", "uts", "net", "cgroup", "user"],
+                           "command": "/bin/sh -c 'trap \"exit 0\" TERM; echo up; "
+                                      "while :; do sleep 0.05; done'"}), 201)
+    assert c["state"] == "running", c
+    loop = c["mount"]["overlay"]["lower"][0]["attach"]["attach"]
+    assert loop["loopback"]["base"] == "mount" and loop["loopback"]["mount"]["id"] == folder["id"]
+
+    def run(cmd):
+        r = api.request("POST", "/api/v1/containers/isolated/exec", json={"command": cmd},
+                        timeout=30)
+        return r.json()["execution"]["output"]
+    devs = {ln.split(":")[0].strip() for ln in run("cat /proc/net/dev").splitlines()[2:]}
+    assert devs == {"lo"}  # net on request: a namespace of its own
+    assert run("cat /proc/self/uid_map").split() == ["0", "0", "4294967295"]  # user
+    inside = run("readlink /proc/self/ns/cgroup").strip()
+    assert inside and inside != os.readlink("/proc/self/ns/cgroup")  # cgroup
+    ok(call(api, "PATCH", "/container", name="isolated", state="exited"))
+    ok(call(api, "DELETE", "/container", name="isolated"))
+    assert ok(call(api, "GET", "/mount", id=folder["id"]))[0]["refs"] == 1
+    ok(call(api, "DELETE", "/mount", id=folder["id"]))
+    assert ok(call(api, "GET", "/mount")) == [] and ok(call(api, "GET", "/attach")) == []
