@@ -314,6 +314,7 @@ int imageapi_ctr_create(imgd_request *req, json_t *in, json_t **out, imgd_error 
     r = create_on_mount(req, &q, id, mount_id, mountpoint, argv, &c, err);
     if (r < 0 && !c.id[0]) {
         (void)imgd_mounts_release(req->ctx->mounts, mount_id, NULL);
+        imgd_mounts_forget_id(req->ctx->mounts, id);
         return r;
     }
     /* A start that failed keeps the container, 201 with state dead, as the original did. */
@@ -429,6 +430,10 @@ void imageapi_container_removed(void *arg, const imgd_container *c)
     imgd_mounts *mounts = arg;
     json_int_t mount_id = json_integer_value(
         json_object_get(json_object_get(c->config, "annotations"), "imageapi_mount"));
+    json_int_t id = json_integer_value(
+        json_object_get(json_object_get(c->config, "annotations"), "imageapi_id"));
     if (mount_id > 0)
         (void)imgd_mounts_release(mounts, mount_id, NULL);
+    if (id > 0)
+        imgd_mounts_forget_id(mounts, id);
 }

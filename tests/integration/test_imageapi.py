@@ -330,6 +330,11 @@ def test_kraken_sequence(api, rootfs_images):
     assert ok(call(api, "GET", "/mount")) == [] and ok(call(api, "GET", "/attach")) == []
     assert loop_devices_of(rootfs_images["squashfs"]) == []
     err(call(api, "GET", "/container", name="compute"), 404)
+    # and no record is left behind (the container's id was reserved in the shared sequence)
+    import sqlite3
+    db = sqlite3.connect(api.state_dir / "imgd.db")
+    assert db.execute("SELECT count(*) FROM mount_objects").fetchone()[0] == 0
+    db.close()
 
 
 def test_created_then_patched_running_and_natural_exits(api, rootfs_images):
@@ -483,7 +488,7 @@ def test_v01_byname_state_changes(api, rootfs_images):
 def test_stopping_is_visible_while_a_stop_runs(ctr_factory, rootfs_images):
     import threading
     import time
-    d = ctr_factory(args=["--stop-timeout", "2"], import_images=False)
+    d = ctr_factory(args=["--stop-timeout", "6"], import_images=False)
     stubborn = "/bin/sh -c 'trap \"\" TERM; echo up; while :; do sleep 0.05; done'"
     c = ok(container(d, {"name": "slow", "command": stubborn, "state": "running",
                          "mount": chain(rootfs_images["squashfs"])}), 201)
@@ -495,12 +500,12 @@ def test_stopping_is_visible_while_a_stop_runs(ctr_factory, rootfs_images):
     t = threading.Thread(target=lambda: result.update(
         r=call(d, "PATCH", "/container", name="slow", state="exited")))
     t.start()
-    seen = wait_state(d, "slow", "stopping", timeout=2)
+    seen = wait_state(d, "slow", "stopping", timeout=5)
     assert seen["state"] == "stopping"
     native = d.get("/api/v1/containers").json()["containers"][0]
     assert native["status"] == "stopping"
     t.join(30)
-    assert ok(result["r"])["state"] == "dead"  # SIGKILL after the 2 s: rc 137
+    assert ok(result["r"])["state"] == "dead"  # SIGKILL after the 6 s: rc 137
     assert ok(call(d, "GET", "/container", name="slow"))[0]["exit_code"] == 137
     ok(call(d, "DELETE", "/container", name="slow"))
 

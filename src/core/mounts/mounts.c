@@ -515,6 +515,17 @@ int imgd_mounts_reserve_id(imgd_mounts *m, const char *type, int64_t *out, imgd_
     return r;
 }
 
+void imgd_mounts_forget_id(imgd_mounts *m, int64_t id)
+{
+    pthread_mutex_lock(&m->lock);
+    mobj o = {0};
+    /* only a reserved id: never an attachment's or a mount's record */
+    if (mobj_load(m, id, &o) == 0 && strcmp(o.type, "attach") != 0 && strcmp(o.type, "mount") != 0)
+        mobj_delete(m, id);
+    mobj_dispose(&o);
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* ---- open, re-adopt ---- */
 
 /* Records left pending by a crash during a create: undo what may have been done and release

@@ -65,9 +65,10 @@ int imgd_mounts_release(imgd_mounts *m, int64_t id, imgd_error **err);
 /* The resolved object with this id (any type), or NULL. New reference. */
 json_t *imgd_mounts_render(imgd_mounts *m, int64_t id);
 
-/* The next object id, for a caller (containers) sharing the sequence: a record of type "other"
- * is reserved and returned. */
+/* The next object id, for a caller (containers) sharing the sequence: a record of that type
+ * holds it until imgd_mounts_forget_id (the sequence never gives it again). */
 int imgd_mounts_reserve_id(imgd_mounts *m, const char *type, int64_t *out, imgd_error **err);
+void imgd_mounts_forget_id(imgd_mounts *m, int64_t id);
 
 /* The ImageAPI v0.1 paths number attachments, mounts and containers each from 0. The v0.1 id
  * of an object (type "attach", "mount", "container"), given one when it has none yet (ids of a
