@@ -83,6 +83,7 @@ bench: build
 	bench/pull/run.sh
 	bench/inventory/run.sh
 	bench/containers/run.sh
+	bench/deploy/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
