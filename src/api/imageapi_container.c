@@ -76,12 +76,12 @@ static bool is_imageapi(const imgd_container *c)
 }
 
 /* The containers the ImageAPI face made, matching id (> 0), else name, else state. */
-static int find(imgd_request *req, int64_t id, const char *name, const char *state,
+static int find(const imgd_api_ctx *ctx, int64_t id, const char *name, const char *state,
                 imgd_container **out, size_t *n, imgd_error **err)
 {
     imgd_container *all = NULL;
     size_t count = 0, kept = 0;
-    int r = imgd_runtime_list(req->ctx->runtime, &all, &count, err);
+    int r = imgd_runtime_list(ctx->runtime, &all, &count, err);
     for (size_t i = 0; r == 0 && i < count; i++) {
         const json_t *ann = json_object_get(all[i].config, "annotations");
         bool match = is_imageapi(&all[i]);
@@ -124,12 +124,12 @@ static int query_target(imgd_request *req, int64_t *id, const char **name, bool 
 }
 
 /* The one container with this id (> 0), else this name, or -ENOENT. */
-int imageapi_ctr_find(imgd_request *req, int64_t id, const char *name, imgd_container *out,
+int imageapi_ctr_find(const imgd_api_ctx *ctx, int64_t id, const char *name, imgd_container *out,
                       imgd_error **err)
 {
     imgd_container *v = NULL;
     size_t n = 0;
-    int r = find(req, id, id > 0 ? NULL : name, NULL, &v, &n, err);
+    int r = find(ctx, id, id > 0 ? NULL : name, NULL, &v, &n, err);
     if (r == 0 && n == 0)
         r = id > 0 ? imgd_error_set(err, ENOENT, "container %lld not found", (long long)id)
                    : imgd_error_set(err, ENOENT, "container '%s' not found", name ? name : "");
@@ -145,7 +145,7 @@ int imageapi_ctr_get(imgd_request *req, int64_t id, const char *name, json_t **o
                      imgd_error **err)
 {
     imgd_container c = {0};
-    int r = imageapi_ctr_find(req, id, name, &c, err);
+    int r = imageapi_ctr_find(req->ctx, id, name, &c, err);
     if (r < 0)
         return r;
     *out = container_json(req->ctx->mounts, &c);
@@ -157,7 +157,7 @@ int imageapi_ctr_list(imgd_request *req, json_t **out, imgd_error **err)
 {
     imgd_container *v = NULL;
     size_t n = 0;
-    int r = find(req, 0, NULL, NULL, &v, &n, err);
+    int r = find(req->ctx, 0, NULL, NULL, &v, &n, err);
     if (r < 0)
         return r;
     json_t *arr = json_array();
@@ -180,7 +180,7 @@ int imageapi_container_list(imgd_request *req, imgd_response *resp, imgd_error *
     imgd_container *v = NULL;
     size_t n = 0;
     if (r == 0)
-        r = find(req, id, id > 0 ? NULL : name, id > 0 || name ? NULL : state, &v, &n, err);
+        r = find(req->ctx, id, id > 0 ? NULL : name, id > 0 || name ? NULL : state, &v, &n, err);
     if (r == 0 && n == 0 && (id > 0 || name))
         r = imgd_error_set(err, ENOENT, "container not found");
     if (r < 0)
@@ -339,7 +339,7 @@ int imageapi_container_create(imgd_request *req, imgd_response *resp, imgd_error
 
 /* ---- state changes, delete ---- */
 
-int imageapi_ctr_set_state(imgd_request *req, int64_t id, const char *name, const char *state,
+int imageapi_ctr_set_state(const imgd_api_ctx *ctx, int64_t id, const char *name, const char *state,
                            json_t **out, imgd_error **err)
 {
     static const char *const states[] = {"running", "exited", "paused", NULL};
@@ -349,18 +349,18 @@ int imageapi_ctr_set_state(imgd_request *req, int64_t id, const char *name, cons
     if (!strcmp(state, "paused"))
         return imgd_error_set(err, EINVAL, "pausing a container is not supported");
     imgd_container c = {0};
-    int r = imageapi_ctr_find(req, id, name, &c, err);
+    int r = imageapi_ctr_find(ctx, id, name, &c, err);
     if (r < 0)
         return r;
     imgd_container after = {0};
     if (!strcmp(state, "running") && c.state != IMGD_CONTAINER_RUNNING)
-        r = imgd_runtime_start(req->ctx->runtime, c.id, &after, err);
+        r = imgd_runtime_start(ctx->runtime, c.id, &after, err);
     else if (!strcmp(state, "exited") && c.state == IMGD_CONTAINER_RUNNING)
-        r = imgd_runtime_stop(req->ctx->runtime, c.id, -1, &after, err);
+        r = imgd_runtime_stop(ctx->runtime, c.id, -1, &after, err);
     else
-        r = imgd_runtime_get(req->ctx->runtime, c.id, &after, err);
+        r = imgd_runtime_get(ctx->runtime, c.id, &after, err);
     imgd_container_dispose(&c);
-    json_t *o = after.id[0] ? container_json(req->ctx->mounts, &after) : NULL;
+    json_t *o = after.id[0] ? container_json(ctx->mounts, &after) : NULL;
     imgd_container_dispose(&after);
     if (r < 0) {
         json_decref(o);
@@ -370,33 +370,85 @@ int imageapi_ctr_set_state(imgd_request *req, int64_t id, const char *name, cons
     return o ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
 }
 
+static void state_job_free(void *arg)
+{
+    imageapi_state_job *j = arg;
+    if (!j)
+        return;
+    free(j->name);
+    free(j->state);
+    free(j);
+}
+
+/* A stop waits for the container to end (up to stop_timeout): on a thread of its own, as the
+ * native face's stop, not on one of the server's. */
+static int run_state_job(void *arg, imgd_job *job, imgd_response *resp, imgd_error **err)
+{
+    (void)job;
+    imageapi_state_job *j = arg;
+    json_t *out = NULL;
+    int r = j->state ? imageapi_ctr_set_state(j->ctx, j->id, j->name, j->state, &out, err)
+                     : imageapi_ctr_remove(j->ctx, j->id, j->name, j->force, &out, err);
+    if (r == 0 && j->conv) {
+        json_t *conv = j->conv(j->ctx, out);
+        json_decref(out);
+        out = conv;
+    }
+    return r < 0 ? r : respond(resp, 200, out, err);
+}
+
+int imageapi_state_job_answer(imgd_response *resp, const imgd_api_ctx *ctx, int64_t id,
+                              const char *name, const char *state, bool force,
+                              imageapi_conv_fn conv, imgd_error **err)
+{
+    imageapi_state_job *j = calloc(1, sizeof *j);
+    if (j) {
+        *j = (imageapi_state_job){.ctx = ctx, .id = id, .force = force, .conv = conv};
+        j->name = name ? strdup(name) : NULL;
+        j->state = state ? strdup(state) : NULL;
+    }
+    if (!j || (name && !j->name) || (state && !j->state)) {
+        state_job_free(j);
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    }
+    imgd_job_spec spec = {.fn = run_state_job, .arg = j, .free_arg = state_job_free};
+    return imgd_resp_job(resp, &spec) < 0 ? imgd_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
 int imageapi_container_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     int64_t id = 0;
     const char *name = NULL;
-    json_t *out = NULL;
     const char *state = imgd_req_query(req, "state");
-    int r = state ? 0 : imgd_error_set(err, EBADMSG, "query parameter 'state' is required");
+    static const char *const states[] = {"running", "exited", "paused", NULL};
+    int r = one_of(state, states) ? 0
+                                  : imgd_error_set(err, EBADMSG,
+                                                   "query parameter 'state' must be running, "
+                                                   "exited or paused");
+    if (r == 0 && !strcmp(state, "paused"))
+        r = imgd_error_set(err, EINVAL, "pausing a container is not supported");
     if (r == 0)
         r = query_target(req, &id, &name, true, err);
+    imgd_container c = {0}; /* a 404 now, not from the job */
     if (r == 0)
-        r = imageapi_ctr_set_state(req, id, name, state, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+        r = imageapi_ctr_find(req->ctx, id, name, &c, err);
+    imgd_container_dispose(&c);
+    return r < 0 ? r : imageapi_state_job_answer(resp, req->ctx, id, name, state, false, NULL, err);
 }
 
-int imageapi_ctr_remove(imgd_request *req, int64_t id, const char *name, bool force, json_t **out,
-                        imgd_error **err)
+int imageapi_ctr_remove(const imgd_api_ctx *ctx, int64_t id, const char *name, bool force,
+                        json_t **out, imgd_error **err)
 {
     imgd_container c = {0};
-    int r = imageapi_ctr_find(req, id, name, &c, err);
+    int r = imageapi_ctr_find(ctx, id, name, &c, err);
     if (r < 0)
         return r;
-    json_t *o = container_json(req->ctx->mounts, &c);
+    json_t *o = container_json(ctx->mounts, &c);
     if (c.state == IMGD_CONTAINER_RUNNING && !force)
         r = imgd_error_set(err, EBUSY, "container %s is running: set its state to exited first",
                            c.name);
     if (r == 0)
-        r = imgd_runtime_remove(req->ctx->runtime, c.id, force, NULL, err);
+        r = imgd_runtime_remove(ctx->runtime, c.id, force, NULL, err);
     imgd_container_dispose(&c);
     if (r < 0) {
         json_decref(o);
@@ -411,16 +463,20 @@ int imageapi_container_delete(imgd_request *req, imgd_response *resp, imgd_error
     bool force = false;
     int64_t id = 0;
     const char *name = NULL;
-    json_t *out = NULL;
     const char *f = imgd_req_query(req, "force");
     int r = f && imgd_parse_bool(&force, f) < 0
                 ? imgd_error_set(err, EBADMSG, "query parameter 'force' must be true or false")
                 : 0;
     if (r == 0)
         r = query_target(req, &id, &name, true, err);
+    imgd_container c = {0};
     if (r == 0)
-        r = imageapi_ctr_remove(req, id, name, force, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+        r = imageapi_ctr_find(req->ctx, id, name, &c, err);
+    if (r == 0 && c.state == IMGD_CONTAINER_RUNNING && !force)
+        r = imgd_error_set(err, EBUSY, "container %s is running: set its state to exited first",
+                           c.name);
+    imgd_container_dispose(&c);
+    return r < 0 ? r : imageapi_state_job_answer(resp, req->ctx, id, name, NULL, force, NULL, err);
 }
 
 /* The runtime removed a container the ImageAPI made (through either face): its mount

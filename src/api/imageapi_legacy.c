@@ -22,13 +22,18 @@ static int respond(imgd_response *resp, unsigned status, json_t *body, imgd_erro
     return 0;
 }
 
-static int64_t legacy(imgd_request *req, const char *type, const json_t *obj)
+static int64_t legacy_of(const imgd_api_ctx *ctx, const char *type, const json_t *obj)
 {
     int64_t id = -1;
     json_int_t core = json_integer_value(json_object_get(obj, "id"));
     if (core > 0)
-        (void)imgd_mounts_legacy_id(req->ctx->mounts, type, core, &id, NULL);
+        (void)imgd_mounts_legacy_id(ctx->mounts, type, core, &id, NULL);
     return id;
+}
+
+static int64_t legacy(imgd_request *req, const char *type, const json_t *obj)
+{
+    return legacy_of(req->ctx, type, obj);
 }
 
 static int param_id(imgd_request *req, const char *type, int64_t *core, imgd_error **err)
@@ -101,14 +106,18 @@ static json_t *v1_mount_generic(imgd_request *req, const json_t *m)
                      v1_kind(m), v1_kind(m), inner);
 }
 
-static json_t *v1_container(imgd_request *req, const json_t *c)
+static json_t *v1_container(const imgd_api_ctx *ctx, const json_t *c)
 {
     json_t *o = json_deep_copy(c);
     const json_t *m = json_object_get(c, "mount");
-    json_object_set_new(o, "id", json_integer(legacy(req, "container", c)));
-    json_object_set_new(
-        o, "mount",
-        json_pack("{s:I, s:s}", "id", (json_int_t)legacy(req, "mount", m), "kind", v1_kind(m)));
+    const char *kind = json_string_value(json_object_get(m, "kind"));
+    json_object_set_new(o, "id", json_integer(legacy_of(ctx, "container", c)));
+    json_object_set_new(o, "mount",
+                        json_pack("{s:I, s:s}", "id", (json_int_t)legacy_of(ctx, "mount", m),
+                                  "kind",
+                                  kind && !strcmp(kind, "attach") ? "rbd"
+                                  : kind                          ? kind
+                                                                  : ""));
     return o;
 }
 
@@ -408,7 +417,7 @@ int legacy_container_list(imgd_request *req, imgd_response *resp, imgd_error **e
     size_t i;
     json_t *c;
     json_array_foreach (all, i, c)
-        json_array_append_new(arr, v1_container(req, c));
+        json_array_append_new(arr, v1_container(req->ctx, c));
     return respond(resp, 200, arr, err);
 }
 
@@ -429,7 +438,7 @@ int legacy_container_create(imgd_request *req, imgd_response *resp, imgd_error *
         json_object_del(in, "id");
         r = imageapi_ctr_create(req, in, &made, err);
     }
-    json_t *body = r == 0 ? v1_container(req, made) : NULL;
+    json_t *body = r == 0 ? v1_container(req->ctx, made) : NULL;
     json_decref(made);
     return r < 0 ? r : respond(resp, 201, body, err);
 }
@@ -452,7 +461,7 @@ int legacy_container_get(imgd_request *req, imgd_response *resp, imgd_error **er
     int r = path_target(req, &core, &name, err);
     if (r == 0)
         r = imageapi_ctr_get(req, core, name, &cur, err);
-    json_t *body = r == 0 ? v1_container(req, cur) : NULL;
+    json_t *body = r == 0 ? v1_container(req->ctx, cur) : NULL;
     json_decref(cur);
     return r < 0 ? r : respond(resp, 200, body, err);
 }
@@ -462,24 +471,28 @@ int legacy_container_state(imgd_request *req, imgd_response *resp, imgd_error **
 {
     int64_t core = 0;
     const char *name = NULL;
-    json_t *cur = NULL;
+    imgd_container c = {0}; /* a 404 now, not from the job */
     int r = path_target(req, &core, &name, err);
     if (r == 0)
-        r = imageapi_ctr_set_state(req, core, name, imgd_req_param(req, "state"), &cur, err);
-    json_t *body = r == 0 ? v1_container(req, cur) : NULL;
-    json_decref(cur);
-    return r < 0 ? r : respond(resp, 200, body, err);
+        r = imageapi_ctr_find(req->ctx, core, name, &c, err);
+    imgd_container_dispose(&c);
+    return r < 0
+               ? r
+               : imageapi_state_job_answer(resp, req->ctx, core, name, imgd_req_param(req, "state"),
+                                           false, v1_container, err);
 }
 
 int legacy_container_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     int64_t core = 0;
     const char *name = NULL;
-    json_t *gone = NULL;
+    imgd_container c = {0};
     int r = path_target(req, &core, &name, err);
     if (r == 0)
-        r = imageapi_ctr_remove(req, core, name, true, &gone, err); /* v0.1 removed it running */
-    json_t *body = r == 0 ? v1_container(req, gone) : NULL;
-    json_decref(gone);
-    return r < 0 ? r : respond(resp, 200, body, err);
+        r = imageapi_ctr_find(req->ctx, core, name, &c, err);
+    imgd_container_dispose(&c);
+    /* v0.1 removed a running container on DELETE */
+    return r < 0 ? r
+                 : imageapi_state_job_answer(resp, req->ctx, core, name, NULL, true, v1_container,
+                                             err);
 }
