@@ -34,6 +34,13 @@ int imgd_req_json(const imgd_request *req, json_t **out, imgd_error **err)
                            err);
 }
 
+int imgd_resp_json_or_fail(imgd_response *resp, unsigned status, json_t *body, imgd_error **err)
+{
+    if (!body || imgd_resp_json(resp, status, body, false) < 0)
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    return 0;
+}
+
 int imgd_resp_json(imgd_response *resp, unsigned status, json_t *body, bool pretty)
 {
     size_t len = 0;

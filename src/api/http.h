@@ -142,6 +142,10 @@ int imgd_req_json(const imgd_request *req, json_t **out, imgd_error **err);
  * Steals the reference to body. Returns 0 or -ENOMEM. */
 int imgd_resp_json(imgd_response *resp, unsigned status, json_t *body, bool pretty);
 
+/* imgd_resp_json (compact) for a handler's answer: a NULL body (a json_pack that ran out of
+ * memory) or a failure is -ENOMEM with *err set. Steals body. */
+int imgd_resp_json_or_fail(imgd_response *resp, unsigned status, json_t *body, imgd_error **err);
+
 /* Set a body from a copy of text. */
 int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type, const char *text,
                    size_t len);

@@ -38,13 +38,6 @@ static int query_enum(imgd_request *req, const char *key, const char *const *all
     return imgd_error_set(err, EBADMSG, "query parameter '%s' has an unknown value '%s'", key, v);
 }
 
-static int respond(imgd_response *resp, unsigned status, json_t *body, imgd_error **err)
-{
-    if (!body || imgd_resp_json(resp, status, body, false) < 0)
-        return imgd_error_set(err, ENOMEM, "out of memory");
-    return 0;
-}
-
 static int list(imgd_request *req, imgd_response *resp, imgd_mobj_type type,
                 const char *const *kinds, imgd_error **err)
 {
@@ -56,7 +49,7 @@ static int list(imgd_request *req, imgd_response *resp, imgd_mobj_type type,
     json_t *out = NULL;
     if (r == 0)
         r = imgd_mounts_list(req->ctx->mounts, type, id, kind, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 static int create(imgd_request *req, imgd_response *resp, imgd_mobj_type type, imgd_error **err)
@@ -67,7 +60,7 @@ static int create(imgd_request *req, imgd_response *resp, imgd_mobj_type type, i
     if (r == 0)
         r = imgd_mounts_create(req->ctx->mounts, type, in, &out, err);
     json_decref(in);
-    return r < 0 ? r : respond(resp, 201, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 201, out, err);
 }
 
 static int delete (imgd_request *req, imgd_response *resp, imgd_mobj_type type, imgd_error **err)
@@ -81,7 +74,7 @@ static int delete (imgd_request *req, imgd_response *resp, imgd_mobj_type type, 
     json_t *out = NULL;
     if (r == 0)
         r = imgd_mounts_delete(req->ctx->mounts, type, id, force, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int imageapi_attach_list(imgd_request *req, imgd_response *resp, imgd_error **err)

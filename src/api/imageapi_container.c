@@ -30,13 +30,6 @@ static bool one_of(const char *s, const char *const *list)
     return false;
 }
 
-static int respond(imgd_response *resp, unsigned status, json_t *body, imgd_error **err)
-{
-    if (!body || imgd_resp_json(resp, status, body, false) < 0)
-        return imgd_error_set(err, ENOMEM, "out of memory");
-    return 0;
-}
-
 /* created / running / exited (exit 0) / dead (any other end, or a start that failed). */
 static const char *state_of(const imgd_container *c)
 {
@@ -153,6 +146,16 @@ int imageapi_ctr_get(imgd_request *req, int64_t id, const char *name, json_t **o
     return *out ? 0 : imgd_error_set(err, ENOMEM, "out of memory");
 }
 
+/* The containers as a JSON array; v is disposed of. */
+static json_t *containers_json(const imgd_api_ctx *ctx, imgd_container *v, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, container_json(ctx->mounts, &v[i]));
+    free_list(v, n);
+    return arr;
+}
+
 int imageapi_ctr_list(imgd_request *req, json_t **out, imgd_error **err)
 {
     imgd_container *v = NULL;
@@ -160,11 +163,7 @@ int imageapi_ctr_list(imgd_request *req, json_t **out, imgd_error **err)
     int r = find(req->ctx, 0, NULL, NULL, &v, &n, err);
     if (r < 0)
         return r;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, container_json(req->ctx->mounts, &v[i]));
-    free_list(v, n);
-    *out = arr;
+    *out = containers_json(req->ctx, v, n);
     return 0;
 }
 
@@ -185,11 +184,7 @@ int imageapi_container_list(imgd_request *req, imgd_response *resp, imgd_error *
         r = imgd_error_set(err, ENOENT, "container not found");
     if (r < 0)
         return r;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, container_json(req->ctx->mounts, &v[i]));
-    free_list(v, n);
-    return respond(resp, 200, arr, err);
+    return imgd_resp_json_or_fail(resp, 200, containers_json(req->ctx, v, n), err);
 }
 
 /* ---- create ---- */
@@ -334,7 +329,7 @@ int imageapi_container_create(imgd_request *req, imgd_response *resp, imgd_error
     int r = imgd_req_json(req, &in, err);
     if (r == 0)
         r = imageapi_ctr_create(req, in, &out, err);
-    return r < 0 ? r : respond(resp, 201, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 201, out, err);
 }
 
 /* ---- state changes, delete ---- */
@@ -394,7 +389,7 @@ static int run_state_job(void *arg, imgd_job *job, imgd_response *resp, imgd_err
         json_decref(out);
         out = conv;
     }
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int imageapi_state_job_answer(imgd_response *resp, const imgd_api_ctx *ctx, int64_t id,

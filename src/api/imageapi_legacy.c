@@ -15,13 +15,6 @@
 #include "util/json.h"
 #include "util/strutil.h"
 
-static int respond(imgd_response *resp, unsigned status, json_t *body, imgd_error **err)
-{
-    if (!body || imgd_resp_json(resp, status, body, false) < 0)
-        return imgd_error_set(err, ENOMEM, "out of memory");
-    return 0;
-}
-
 static int64_t legacy_of(const imgd_api_ctx *ctx, const char *type, const json_t *obj)
 {
     int64_t id = -1;
@@ -170,7 +163,7 @@ static int delete_one(imgd_request *req, imgd_response *resp, imgd_mobj_type typ
         r = imgd_mounts_delete(req->ctx->mounts, type, core, false, &gone, err);
     json_t *body = r == 0 ? conv(req, gone) : NULL;
     json_decref(gone);
-    return r < 0 ? r : respond(resp, 200, body, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, body, err);
 }
 
 static int create_one(imgd_request *req, imgd_response *resp, imgd_mobj_type type, json_t *spec,
@@ -182,7 +175,7 @@ static int create_one(imgd_request *req, imgd_response *resp, imgd_mobj_type typ
     json_decref(spec);
     json_t *body = r == 0 ? conv(req, made) : NULL;
     json_decref(made);
-    return r < 0 ? r : respond(resp, 201, body, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 201, body, err);
 }
 
 static int body_object(imgd_request *req, json_t **out, imgd_error **err)
@@ -202,14 +195,14 @@ int legacy_attach_rbd_list(imgd_request *req, imgd_response *resp, imgd_error **
 {
     json_t *out = NULL;
     int r = list_of(req, IMGD_MOBJ_ATTACH, "rbd", v1_attach, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_attach_loopback_list(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     json_t *out = NULL;
     int r = list_of(req, IMGD_MOBJ_ATTACH, "loopback", v1_attach, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_attach_rbd_create(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -240,14 +233,14 @@ int legacy_attach_rbd_get(imgd_request *req, imgd_response *resp, imgd_error **e
 {
     json_t *out = NULL;
     int r = get_one(req, IMGD_MOBJ_ATTACH, "rbd", v1_attach, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_attach_loopback_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     json_t *out = NULL;
     int r = get_one(req, IMGD_MOBJ_ATTACH, "loopback", v1_attach, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_attach_rbd_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -307,21 +300,21 @@ int legacy_mount_rbd_list(imgd_request *req, imgd_response *resp, imgd_error **e
 {
     json_t *out = NULL;
     int r = list_of(req, IMGD_MOBJ_MOUNT, "attach", v1_mount, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_mount_overlay_list(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     json_t *out = NULL;
     int r = list_of(req, IMGD_MOBJ_MOUNT, "overlay", v1_mount, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_mount_list(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     json_t *out = NULL;
     int r = list_of(req, IMGD_MOBJ_MOUNT, NULL, v1_mount_generic, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_mount_rbd_create(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -366,14 +359,14 @@ int legacy_mount_rbd_get(imgd_request *req, imgd_response *resp, imgd_error **er
 {
     json_t *out = NULL;
     int r = get_one(req, IMGD_MOBJ_MOUNT, "attach", v1_mount, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_mount_overlay_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     json_t *out = NULL;
     int r = get_one(req, IMGD_MOBJ_MOUNT, "overlay", v1_mount, &out, err);
-    return r < 0 ? r : respond(resp, 200, out, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, out, err);
 }
 
 int legacy_mount_rbd_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -402,7 +395,7 @@ int legacy_mount_delete(imgd_request *req, imgd_response *resp, imgd_error **err
         r = imgd_mounts_delete(req->ctx->mounts, IMGD_MOBJ_MOUNT, core, false, &gone, err);
     json_t *body = r == 0 ? v1_mount_generic(req, gone) : NULL;
     json_decref(gone);
-    return r < 0 ? r : respond(resp, 200, body, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, body, err);
 }
 
 /* ---- /container ---- */
@@ -418,7 +411,7 @@ int legacy_container_list(imgd_request *req, imgd_response *resp, imgd_error **e
     json_t *c;
     json_array_foreach (all, i, c)
         json_array_append_new(arr, v1_container(req->ctx, c));
-    return respond(resp, 200, arr, err);
+    return imgd_resp_json_or_fail(resp, 200, arr, err);
 }
 
 int legacy_container_create(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -440,7 +433,7 @@ int legacy_container_create(imgd_request *req, imgd_response *resp, imgd_error *
     }
     json_t *body = r == 0 ? v1_container(req->ctx, made) : NULL;
     json_decref(made);
-    return r < 0 ? r : respond(resp, 201, body, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 201, body, err);
 }
 
 /* The container of the path: {id} (a v0.1 id) or {name}. */
@@ -463,7 +456,7 @@ int legacy_container_get(imgd_request *req, imgd_response *resp, imgd_error **er
         r = imageapi_ctr_get(req, core, name, &cur, err);
     json_t *body = r == 0 ? v1_container(req->ctx, cur) : NULL;
     json_decref(cur);
-    return r < 0 ? r : respond(resp, 200, body, err);
+    return r < 0 ? r : imgd_resp_json_or_fail(resp, 200, body, err);
 }
 
 /* GET /container/{id}/{state}: v0.1 changed state with a GET. */

@@ -25,9 +25,7 @@
 
 int ctr_respond(imgd_response *resp, json_t *body, imgd_error **err)
 {
-    if (!body || imgd_resp_json(resp, 200, body, false) < 0)
-        return imgd_error_set(err, ENOMEM, "out of memory");
-    return 0;
+    return imgd_resp_json_or_fail(resp, 200, body, err);
 }
 
 /* ---- decoding ---- */

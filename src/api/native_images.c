@@ -40,13 +40,6 @@ static json_t *image_json(const imgd_image *img)
     return o;
 }
 
-static int respond(imgd_response *resp, unsigned status, json_t *body, imgd_error **err)
-{
-    if (!body || imgd_resp_json(resp, status, body, false) < 0)
-        return imgd_error_set(err, ENOMEM, "out of memory");
-    return 0;
-}
-
 /* Encode and dispose an array of images (as the store returns them). */
 static json_t *images_json(imgd_image *images, size_t n)
 {
@@ -67,8 +60,8 @@ int native_images_list(imgd_request *req, imgd_response *resp, imgd_error **err)
     int r = imgd_store_image_list(req->ctx->store, &images, &n, err);
     if (r < 0)
         return r;
-    return respond(resp, 200,
-                   json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
+    return imgd_resp_json_or_fail(
+        resp, 200, json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
 }
 
 static json_t *layers_json(const imgd_image *img)
@@ -100,7 +93,8 @@ int native_images_inspect(imgd_request *req, imgd_response *resp, imgd_error **e
     imgd_image_dispose(&img);
     if (r < 0)
         return r;
-    return respond(resp, 200, json_pack("{s:b, s:o*}", "success", 1, "image", o), err);
+    return imgd_resp_json_or_fail(resp, 200, json_pack("{s:b, s:o*}", "success", 1, "image", o),
+                                  err);
 }
 
 int native_images_import(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -134,8 +128,8 @@ int native_images_import(imgd_request *req, imgd_response *resp, imgd_error **er
     json_decref(in);
     if (r < 0)
         return r;
-    return respond(resp, 200,
-                   json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
+    return imgd_resp_json_or_fail(
+        resp, 200, json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
 }
 
 int native_images_tag(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -162,7 +156,7 @@ int native_images_tag(imgd_request *req, imgd_response *resp, imgd_error **err)
     json_t *body =
         json_pack("{s:b, s:{s:s, s:s}}", "success", 1, "image", "id", img.id, "tag", name);
     imgd_image_dispose(&img);
-    return respond(resp, 201, body, err);
+    return imgd_resp_json_or_fail(resp, 201, body, err);
 }
 
 static json_t *removal_json(const imgd_removal *rm)
@@ -185,7 +179,7 @@ int native_images_remove(imgd_request *req, imgd_response *resp, imgd_error **er
         return r;
     json_t *body = removal_json(&rm);
     imgd_removal_dispose(&rm);
-    return respond(resp, 200, body, err);
+    return imgd_resp_json_or_fail(resp, 200, body, err);
 }
 
 int native_images_prune(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -196,7 +190,7 @@ int native_images_prune(imgd_request *req, imgd_response *resp, imgd_error **err
         return r;
     json_t *body = removal_json(&rm);
     imgd_removal_dispose(&rm);
-    return respond(resp, 200, body, err);
+    return imgd_resp_json_or_fail(resp, 200, body, err);
 }
 
 /* ---- pull ---- */
@@ -269,7 +263,8 @@ static int run_pull(void *arg, imgd_job *job, imgd_response *resp, imgd_error **
         return r;
     json_t *o = image_json(&img);
     imgd_image_dispose(&img);
-    return respond(resp, 200, json_pack("{s:b, s:o*}", "success", 1, "image", o), err);
+    return imgd_resp_json_or_fail(resp, 200, json_pack("{s:b, s:o*}", "success", 1, "image", o),
+                                  err);
 }
 
 /* The streamed variant: progress lines, then the image or the error as the last line. */
@@ -412,8 +407,8 @@ static int run_upload_import(void *arg, imgd_job *job, imgd_response *resp, imgd
     u->receiver = NULL;
     if (r < 0)
         return r;
-    return respond(resp, 200,
-                   json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
+    return imgd_resp_json_or_fail(
+        resp, 200, json_pack("{s:b, s:o*}", "success", 1, "images", images_json(images, n)), err);
 }
 
 /* All bytes are in: the import itself (layers unpacked, possibly large) runs as a job. */
