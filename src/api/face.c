@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/timeutil.h"
@@ -21,6 +22,7 @@ static const struct {
     {"/apis/ims", IMGD_FACE_IMS},
     {"/v2", IMGD_FACE_IMS},
     {"/v3", IMGD_FACE_IMS},
+    {"/artifacts", IMGD_FACE_NATIVE},
     {"/metrics", IMGD_FACE_OPS},
     {"/openapi.json", IMGD_FACE_OPS},
     {"/openapi.yaml", IMGD_FACE_OPS},
@@ -34,6 +36,25 @@ imgd_face imgd_face_for_path(const char *path)
             return face_prefixes[i].face;
     }
     return IMGD_FACE_NATIVE;
+}
+
+char *imgd_face_route_path(const char *url)
+{
+    static const char gateway[] = "/apis/ims/";
+    static const char *const v2_roots[] = {"public-keys", "recipes", "images", "jobs"};
+    if (strncmp(url, gateway, sizeof gateway - 1) != 0)
+        return strdup(url);
+    const char *rest = url + sizeof gateway - 2; /* keeps the '/' */
+    if (!strncmp(rest, "/v2/", 4) || !strncmp(rest, "/v3/", 4))
+        return strdup(rest);
+    for (size_t i = 0; i < sizeof v2_roots / sizeof v2_roots[0]; i++) {
+        size_t n = strlen(v2_roots[i]);
+        if (!strncmp(rest + 1, v2_roots[i], n) && (rest[n + 1] == '\0' || rest[n + 1] == '/')) {
+            char *out = NULL;
+            return asprintf(&out, "/v2%s", rest) < 0 ? NULL : out;
+        }
+    }
+    return strdup(url);
 }
 
 const char *imgd_face_name(imgd_face face)

@@ -30,6 +30,12 @@ int imgd_face_error(imgd_response *resp, imgd_face face, unsigned status, const 
 /* The 404 for a path no route knows, in the face's dialect (IMS keeps Flask's fixed detail). */
 int imgd_face_not_found(imgd_response *resp, imgd_face face, const char *path);
 
+/* The path a request is routed by (malloc'd; NULL when out of memory). IMS clients address the
+ * service through the gateway prefix /apis/ims: /apis/ims/v2/... and /apis/ims/v3/... are
+ * /v2/... and /v3/..., and the unprefixed /apis/ims/{public-keys,recipes,images,jobs}... are v2.
+ * Every other path is itself. */
+char *imgd_face_route_path(const char *url);
+
 /* The 405 for a known path and a wrong method, with an Allow header, in the face's dialect. */
 int imgd_face_method_not_allowed(imgd_response *resp, imgd_face face, const char *method,
                                  const char *path, const char *allow);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/json.h"
 
@@ -25,6 +26,11 @@ const char *imgd_req_query(const imgd_request *req, const char *key)
 const char *imgd_req_header(const imgd_request *req, const char *key)
 {
     return req->lookup ? req->lookup(req->conn, IMGD_LOOKUP_HEADER, key) : NULL;
+}
+
+size_t imgd_req_query_all(const imgd_request *req, const char *key, const char **out, size_t max)
+{
+    return req->lookup_all ? req->lookup_all(req->conn, key, out, max) : 0;
 }
 
 int imgd_req_json(const imgd_request *req, json_t **out, imgd_error **err)
@@ -99,8 +105,26 @@ int imgd_resp_job(imgd_response *resp, const imgd_job_spec *spec)
     return 0;
 }
 
+int imgd_resp_file(imgd_response *resp, unsigned status, const char *content_type, int fd,
+                   uint64_t size)
+{
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    if (resp->has_file)
+        close(resp->file_fd);
+    resp->has_file = true;
+    resp->file_fd = fd;
+    resp->file_size = size;
+    resp->status = status;
+    resp->content_type = content_type;
+    return 0;
+}
+
 void imgd_resp_dispose(imgd_response *resp)
 {
+    if (resp->has_file)
+        close(resp->file_fd);
     if (resp->job && resp->job->free_arg)
         resp->job->free_arg(resp->job->arg); /* a job that never started */
     free(resp->job);

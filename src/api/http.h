@@ -43,6 +43,7 @@ typedef struct imgd_api_ctx {
     imgd_inventory_face *inventory_face;
     imgd_runtime *runtime;
     imgd_mounts *mounts;
+    struct imgd_artifacts *artifacts;
 } imgd_api_ctx;
 
 #define IMGD_ROUTE_MAX_PARAMS 4
@@ -66,6 +67,8 @@ typedef struct imgd_request {
     size_t body_len;
     /* header / query lookup on the underlying connection; returns a borrowed value or NULL */
     const char *(*lookup)(void *conn, imgd_lookup_kind kind, const char *key);
+    /* every value of a repeated query parameter: fills out[0..max), returns how many there are */
+    size_t (*lookup_all)(void *conn, const char *key, const char **out, size_t max);
     void *conn;
 } imgd_request;
 
@@ -107,6 +110,9 @@ struct imgd_response {
         char *value;      /* owned */
     } headers[IMGD_RESPONSE_MAX_HEADERS];
     imgd_job_spec *job; /* set by imgd_resp_job: the server runs it */
+    bool has_file;      /* set by imgd_resp_file: the body is file_size bytes of file_fd */
+    int file_fd;        /* owned */
+    uint64_t file_size;
 };
 
 /* A handler decodes and validates, makes one core call and encodes. It returns 0 with *resp
@@ -134,6 +140,10 @@ const char *imgd_req_param(const imgd_request *req, const char *name);
 const char *imgd_req_query(const imgd_request *req, const char *key);
 const char *imgd_req_header(const imgd_request *req, const char *key);
 
+/* Every value of a query parameter given more than once (?status=a&status=b), in order: fills
+ * out[0..max) and returns the count (which may exceed max). */
+size_t imgd_req_query_all(const imgd_request *req, const char *key, const char **out, size_t max);
+
 /* Parse the body as JSON within the configured depth bound. Returns 0 and a new reference, or
  * -EINVAL with a message for the client. */
 int imgd_req_json(const imgd_request *req, json_t **out, imgd_error **err);
@@ -156,6 +166,11 @@ int imgd_resp_header(imgd_response *resp, const char *name, const char *value);
 /* Answer with a job instead of a body: the server starts it on a thread of its own. Takes
  * ownership of spec->arg (freed with spec->free_arg even on failure). Returns 0 or -ENOMEM. */
 int imgd_resp_job(imgd_response *resp, const imgd_job_spec *spec);
+
+/* Answer with the first size bytes of an open file (sent by the kernel, never copied through
+ * memory). Takes ownership of fd, closed even on failure. Returns 0. */
+int imgd_resp_file(imgd_response *resp, unsigned status, const char *content_type, int fd,
+                   uint64_t size);
 
 /* Release what the response owns and reset it; accepts a zeroed response. */
 void imgd_resp_dispose(imgd_response *resp);

@@ -131,11 +131,41 @@ static const char *conn_lookup(void *conn, imgd_lookup_kind kind, const char *ke
         conn, kind == IMGD_LOOKUP_HEADER ? MHD_HEADER_KIND : MHD_GET_ARGUMENT_KIND, key);
 }
 
+typedef struct values_ctx {
+    const char *key;
+    const char **out;
+    size_t max, n;
+} values_ctx;
+
+static enum MHD_Result collect_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    values_ctx *v = cls;
+    if (key && !strcmp(key, v->key)) {
+        if (v->n < v->max)
+            v->out[v->n] = value ? value : "";
+        v->n++;
+    }
+    return MHD_YES;
+}
+
+static size_t conn_lookup_all(void *conn, const char *key, const char **out, size_t max)
+{
+    values_ctx v = {.key = key, .out = out, .max = max};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_value, &v);
+    return v.n;
+}
+
 static enum MHD_Result send_response(request_state *rs)
 {
     imgd_response *resp = &rs->resp;
     struct MHD_Response *r;
-    if (resp->body) {
+    if (resp->has_file) {
+        r = MHD_create_response_from_fd64(resp->file_size, resp->file_fd);
+        if (r)
+            resp->has_file = false; /* MHD closes it now */
+    } else if (resp->body) {
         r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
         if (r)
             resp->body = NULL; /* MHD frees it now */
@@ -144,7 +174,7 @@ static enum MHD_Result send_response(request_state *rs)
     }
     if (!r)
         return MHD_NO;
-    if (resp->content_type && resp->body_len)
+    if (resp->content_type && (resp->body_len || resp->file_size))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     MHD_add_response_header(r, "X-Request-Id", rs->request_id);
     for (size_t i = 0; i < resp->n_headers; i++)
@@ -258,7 +288,7 @@ static request_state *request_begin(listener *l, struct MHD_Connection *conn, co
     request_state *rs = calloc(1, sizeof(*rs));
     if (!rs)
         return NULL;
-    rs->path = strdup(url);
+    rs->path = imgd_face_route_path(url);
     if (!rs->path) {
         free(rs);
         return NULL;
@@ -275,6 +305,7 @@ static request_state *request_begin(listener *l, struct MHD_Connection *conn, co
     rs->req.request_id = rs->request_id;
     rs->req.face = imgd_face_for_path(rs->path);
     rs->req.lookup = conn_lookup;
+    rs->req.lookup_all = conn_lookup_all;
     rs->req.conn = conn;
     imgd_metrics_request_started(l->srv->ctx->metrics);
     return rs;

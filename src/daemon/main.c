@@ -18,6 +18,7 @@
 #include "core/inventory/local.h"
 #include "core/registry/client.h"
 #include "api/imageapi.h"
+#include "core/artifacts/artifacts.h"
 #include "core/mounts/mounts.h"
 #include "core/runtime/runtime.h"
 #include "core/store/store.h"
@@ -145,6 +146,7 @@ struct daemon_state {
     imgd_inventory_face *inventory_face;
     imgd_runtime *runtime;
     imgd_mounts *mounts;
+    imgd_artifacts *artifacts;
     imgd_system *sys;
     imgd_metrics *metrics;
     imgd_server *server;
@@ -198,6 +200,7 @@ static void daemon_dispose(daemon_state *d)
     imgd_inventory_free(d->inventory);
     imgd_runtime_free(d->runtime);
     imgd_mounts_free(d->mounts);
+    imgd_artifacts_free(d->artifacts);
     imgd_registry_free(d->registry);
     imgd_store_free(d->store);
     imgd_db_free(d->db);
@@ -228,6 +231,8 @@ static int run(daemon_state *d, const sigset_t *signals)
     if (imgd_mounts_new(&d->mounts, cfg, d->db, d->store, &err) < 0)
         return fail(EXIT_RUNTIME, "startup: boot-image mounts", err);
     imgd_runtime_on_removed(d->runtime, imageapi_container_removed, d->mounts);
+    if (imgd_artifacts_open(&d->artifacts, cfg, d->db, &err) < 0)
+        return fail(EXIT_RUNTIME, "startup: IMS artifacts", err);
     size_t n_routes = 0;
     const imgd_route *routes = imgd_api_routes(&n_routes);
     d->metrics = imgd_metrics_new(routes, n_routes);
@@ -244,6 +249,7 @@ static int run(daemon_state *d, const sigset_t *signals)
         .inventory_face = d->inventory_face,
         .runtime = d->runtime,
         .mounts = d->mounts,
+        .artifacts = d->artifacts,
     };
     if (imgd_server_new(&d->server, &d->ctx, routes, n_routes, &err) < 0)
         return fail(EXIT_RUNTIME, "startup", err);

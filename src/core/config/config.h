@@ -74,6 +74,30 @@ typedef struct imgd_config {
     /* boot images (ImageAPI) */
     char *mount_dir; /* NULL: <run_dir>/mounts */
     char *log_dir;   /* NULL: <run_dir>/logs */
+    /* IMS: artifacts */
+    char *artifacts_dir; /* NULL: <state_dir>/artifacts */
+    char *s3_endpoint;   /* set: the s3 backend */
+    char *s3_access_key;
+    char *s3_secret_key;
+    char *s3_region;
+    bool s3_ssl_validate;
+    char *s3_ims_bucket;
+    char *s3_boot_images_bucket;
+    int64_t s3_url_expiration;
+    int64_t s3_connect_timeout;
+    int64_t s3_read_timeout;
+    int64_t s3_part_size;
+    /* IMS: jobs and remote build nodes */
+    char *ims_job_namespace;
+    int64_t ims_image_size;
+    int64_t ims_job_mem_size;
+    bool ims_job_enable_dkms;
+    char *ims_shasta_domain;
+    char *ims_customer_access_subnet;
+    char *ims_ssh_key;
+    char *ims_ssh_known_hosts;
+    int64_t ims_ssh_port;
+    int64_t ims_ssh_timeout;
 
     /* not settings: where values came from and what was noticed while loading */
     char *config_file;     /* the file that was read, or NULL */

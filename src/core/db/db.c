@@ -64,6 +64,16 @@ static const char *const migrations[] = {
     "CREATE TABLE imageapi_legacy_ids (type TEXT NOT NULL, legacy INTEGER NOT NULL,"
     "  core INTEGER NOT NULL, PRIMARY KEY (type, legacy), UNIQUE (type, core));"
     "CREATE TABLE imageapi_legacy_next (type TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);",
+    /* 6: IMS records in their API form; kind is core/ims's imgd_ims_kind, link the live link.path
+     * (unique per kind among live records, checked by core/ims) */
+    "CREATE TABLE ims_records (kind INTEGER NOT NULL, id TEXT NOT NULL,"
+    "  deleted INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, link TEXT,"
+    "  body TEXT NOT NULL, PRIMARY KEY (kind, id));"
+    "CREATE INDEX ims_records_list ON ims_records (kind, deleted);"
+    "CREATE INDEX ims_records_link ON ims_records (kind, link) WHERE link IS NOT NULL;"
+    "CREATE TABLE ims_artifacts (bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL,"
+    "  md5 TEXT NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL,"
+    "  PRIMARY KEY (bucket, key));",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
