@@ -19,6 +19,7 @@
 #include "core/registry/client.h"
 #include "api/imageapi.h"
 #include "core/artifacts/artifacts.h"
+#include "core/ims/import.h"
 #include "core/mounts/mounts.h"
 #include "core/runtime/runtime.h"
 #include "core/store/store.h"
@@ -271,6 +272,36 @@ static int run(daemon_state *d, const sigset_t *signals)
     return 0;
 }
 
+/* imgd ims-import DIR: the records of an IMS data directory into the state database (which a
+ * running imgd may share: SQLite serialises the two). */
+static int ims_import(const imgd_config *cfg)
+{
+    imgd_error *err = NULL;
+    _cleanup_free_ char *db_path = NULL;
+    imgd_db *db = NULL;
+    if (asprintf(&db_path, "%s/imgd.db", cfg->state_dir) < 0)
+        return EXIT_RUNTIME;
+    umask(0077);
+    if (imgd_mkdir_p(cfg->state_dir, 0700, &err) < 0 || imgd_db_open(&db, db_path, &err) < 0)
+        return fail(EXIT_RUNTIME, "ims-import", err);
+    imgd_ims_import_report rep;
+    int r = imgd_ims_import(db, cfg, cfg->ims_import_dir, &rep, &err);
+    imgd_db_free(db);
+    if (r < 0) {
+        fprintf(stderr, "imgd: ims-import: nothing was imported: %s\n", err->message);
+        imgd_error_free(err);
+        return EXIT_RUNTIME;
+    }
+    static const char *const nouns[IMGD_IMS_N_KINDS] = {"public keys", "recipes", "images",
+                                                        "jobs", "remote build nodes"};
+    printf("imported from %s (%zu files):\n", cfg->ims_import_dir, rep.files);
+    for (int k = 0; k < IMGD_IMS_N_KINDS; k++)
+        printf("  %-19s %zu (%zu of them deleted)\n", nouns[k], rep.imported[k], rep.deleted[k]);
+    if (rep.present)
+        printf("  already in imgd    %zu, skipped\n", rep.present);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     daemon_state d;
@@ -299,6 +330,11 @@ int main(int argc, char **argv)
     if (imgd_config_finalize(&d.cfg, &err) < 0) {
         imgd_config_dispose(&d.cfg);
         return fail(EXIT_CONFIG, "config", err);
+    }
+    if (mode == IMGD_MODE_IMS_IMPORT) {
+        int r = ims_import(&d.cfg);
+        imgd_config_dispose(&d.cfg);
+        return r;
     }
     if (mode == IMGD_MODE_PRINT_CONFIG) {
         for (char **w = d.cfg.warnings; w && *w; w++)

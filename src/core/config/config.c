@@ -423,6 +423,7 @@ void imgd_config_dispose(imgd_config *cfg)
         }
     }
     free(cfg->config_file);
+    free(cfg->ims_import_dir);
     imgd_strv_free(cfg->warnings);
     free(cfg->source);
     memset(cfg, 0, sizeof(*cfg));
@@ -639,14 +640,24 @@ static int parse_mode_flag(const char *arg, imgd_config_mode *mode)
     return 0;
 }
 
-/* Split argv into mode flags, --config and setting flags (applied later, after file and env). */
+/* Split argv into mode flags, the ims-import command, --config and setting flags (applied
+ * later, after file and env). */
 static int parse_args(flag_value *flags, size_t *n_flags, const char **config_path,
-                      imgd_config_mode *mode, int argc, char *const *argv, imgd_error **err)
+                      const char **import_dir, imgd_config_mode *mode, int argc,
+                      char *const *argv, imgd_error **err)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (parse_mode_flag(arg, mode))
             continue;
+        if (strcmp(arg, "ims-import") == 0 && !*import_dir) {
+            if (i + 1 >= argc || !*argv[i + 1] || argv[i + 1][0] == '-')
+                return imgd_error_set(err, EINVAL, "ims-import needs the IMS data directory");
+            *import_dir = argv[++i];
+            if (*mode == IMGD_MODE_RUN)
+                *mode = IMGD_MODE_IMS_IMPORT;
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0)
             return imgd_error_set(err, EINVAL, "unexpected argument '%s' (see --help)", arg);
         const char *name = arg + 2;
@@ -683,10 +694,13 @@ int imgd_config_load(imgd_config *cfg, imgd_config_mode *out_mode, int argc, cha
         return imgd_error_set(err, ENOMEM, "out of memory");
     size_t n_flags = 0;
     const char *config_path = NULL;
+    const char *import_dir = NULL;
     imgd_config_mode mode = IMGD_MODE_RUN;
-    int r = parse_args(flags, &n_flags, &config_path, &mode, argc, argv, err);
+    int r = parse_args(flags, &n_flags, &config_path, &import_dir, &mode, argc, argv, err);
     if (r < 0)
         return r;
+    if (import_dir && !(cfg->ims_import_dir = strdup(import_dir)))
+        return imgd_error_set(err, ENOMEM, "out of memory");
     *out_mode = mode;
     if (mode == IMGD_MODE_HELP || mode == IMGD_MODE_VERSION)
         return 0;
@@ -931,7 +945,10 @@ void imgd_config_print_help(FILE *f, const char *argv0)
 {
     fprintf(f,
             "Usage: %s [OPTION]...\n"
-            "imgd: the node image service (images, containers, boot images, IMS records).\n\n"
+            "       %s [OPTION]... ims-import DIR\n"
+            "imgd: the node image service (images, containers, boot images, IMS records).\n"
+            "ims-import reads the records of an IMS data directory (v2_public_keys.json, ...)\n"
+            "into the state database, all of them or none, and exits.\n\n"
             "  --config FILE        JSON config file (default " DEFAULT_CONFIG
             " when present; \"none\": no file)\n"
             "  --print-config       print the effective config as JSON (secrets redacted) and "
@@ -939,7 +956,7 @@ void imgd_config_print_help(FILE *f, const char *argv0)
             "  --version            print the version and exit\n"
             "  --help               print this help and exit\n\n"
             "Settings (each also IMGD_<NAME> in the environment and a key of the config file):\n",
-            argv0);
+            argv0, argv0);
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting *s = &settings[i];
         char flag[64];

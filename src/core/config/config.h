@@ -101,6 +101,7 @@ typedef struct imgd_config {
 
     /* not settings: where values came from and what was noticed while loading */
     char *config_file;     /* the file that was read, or NULL */
+    char *ims_import_dir;  /* the DIR of "ims-import DIR" */
     char **warnings;       /* NULL-terminated; one line each */
     unsigned char *source; /* per setting: an imgd_config_source */
 } imgd_config;
@@ -119,6 +120,7 @@ typedef enum imgd_config_mode {
     IMGD_MODE_VERSION,
     IMGD_MODE_HELP,
     IMGD_MODE_LIST_ROUTES,
+    IMGD_MODE_IMS_IMPORT, /* "ims-import DIR": import an IMS data directory, then exit */
 } imgd_config_mode;
 
 /* Fill *cfg with the built-in defaults. Returns 0 or -ENOMEM. Dispose with imgd_config_dispose. */
