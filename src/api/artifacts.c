@@ -99,10 +99,10 @@ static int upload_finish(void *state, imgd_request *req, imgd_response *resp, im
         return r;
     char path[1200], etag[100];
     snprintf(path, sizeof path, "s3://%s/%s", bucket, key);
-    json_t *body = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "bucket", bucket,
-                             "key", key, "size", (json_int_t)info.size, "etag", info.etag, "md5",
-                             info.md5, "content_type", info.content_type, "link", "path", path,
-                             "etag", info.etag, "type", "s3");
+    json_t *body =
+        json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "bucket", bucket, "key", key,
+                  "size", (json_int_t)info.size, "etag", info.etag, "md5", info.md5, "content_type",
+                  info.content_type, "link", "path", path, "etag", info.etag, "type", "s3");
     r = imgd_resp_json_or_fail(resp, created ? 201 : 200, body, err);
     snprintf(etag, sizeof etag, "\"%s\"", info.etag);
     return r < 0 ? r : imgd_resp_header(resp, "ETag", etag);
@@ -165,12 +165,15 @@ int artifacts_get(imgd_request *req, imgd_response *resp, imgd_error **err)
         return r < 0 ? r : info_headers(resp, &info);
     }
     /* the content type is the object's own; keep a static copy of the common ones */
-    static const char *const types[] = {"application/octet-stream", "application/json",
-                                        "application/gzip", "application/x-gzip",
+    static const char *const types[] = {"application/octet-stream",
+                                        "application/json",
+                                        "application/gzip",
+                                        "application/x-gzip",
                                         "application/vnd.cray.image.rootfs.squashfs",
                                         "application/vnd.cray.image.kernel",
                                         "application/vnd.cray.image.initrd",
-                                        "application/vnd.cray.image.parameters.boot", "text/plain"};
+                                        "application/vnd.cray.image.parameters.boot",
+                                        "text/plain"};
     const char *ct = types[0];
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (!strcmp(types[i], info.content_type))

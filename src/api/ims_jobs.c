@@ -19,9 +19,11 @@ static const char DETAIL_TAIL[] = "Determine the specific information that is mi
                                   "invalid and then re-run the request with valid information.";
 
 static const char *const job_types[] = {"create", "customize", NULL};
-static const char *const job_statuses[] = {
-    "creating",     "fetching_image",      "fetching_recipe", "waiting_for_repos", "building_image",
-    "packaging_artifacts", "waiting_on_user", "error",          "success",         NULL};
+static const char *const job_statuses[] = {"creating",        "fetching_image",
+                                           "fetching_recipe", "waiting_for_repos",
+                                           "building_image",  "packaging_artifacts",
+                                           "waiting_on_user", "error",
+                                           "success",         NULL};
 
 static const ims_field ssh_container_fields[] = {
     {.name = "name", .type = IMS_STR},
@@ -30,30 +32,44 @@ static const ims_field ssh_container_fields[] = {
 static const ims_schema ssh_container_schema = IMS_SCHEMA(ssh_container_fields);
 
 static const ims_field job_fields[] = {
-    {.name = "job_type", .type = IMS_STR, .required = true, .choices = job_types,
+    {.name = "job_type",
+     .type = IMS_STR,
+     .required = true,
+     .choices = job_types,
      .choice_msg = "Job type must be one of: %s."},
     {.name = "artifact_id", .type = IMS_UUID, .required = true},
     {.name = "public_key_id", .type = IMS_UUID, .required = true},
-    {.name = "image_root_archive_name", .type = IMS_STR, .required = true,
+    {.name = "image_root_archive_name",
+     .type = IMS_STR,
+     .required = true,
      .blank_msg = "image_root_archive_name field must not be blank"},
     {.name = "enable_debug", .type = IMS_BOOL},
-    {.name = "build_env_size", .type = IMS_INT, .has_min = true, .min = 1,
+    {.name = "build_env_size",
+     .type = IMS_INT,
+     .has_min = true,
+     .min = 1,
      .min_msg = "build_env_size must be greater than or equal to 1"},
-    {.name = "job_mem_size", .type = IMS_INT, .has_min = true, .min = 1,
+    {.name = "job_mem_size",
+     .type = IMS_INT,
+     .has_min = true,
+     .min = 1,
      .min_msg = "job_mem_size must be greater than or equal to 1"},
     {.name = "kernel_file_name", .type = IMS_STR},
-    {.name = "initrd_file_name", .type = IMS_STR,
+    {.name = "initrd_file_name",
+     .type = IMS_STR,
      .blank_msg = "initrd_file_name field must not be blank"},
-    {.name = "kernel_parameters_file_name", .type = IMS_STR,
+    {.name = "kernel_parameters_file_name",
+     .type = IMS_STR,
      .blank_msg = "kernel_parameters_file_name field must not be blank"},
-    {.name = "ssh_containers", .type = IMS_LIST, .nullable = true,
-     .nested = &ssh_container_schema},
+    {.name = "ssh_containers", .type = IMS_LIST, .nullable = true, .nested = &ssh_container_schema},
     {.name = "require_dkms", .type = IMS_BOOL},
 };
 static const ims_schema job_schema = IMS_SCHEMA(job_fields);
 
 static const ims_field job_patch_fields[] = {
-    {.name = "status", .type = IMS_STR, .choices = job_statuses,
+    {.name = "status",
+     .type = IMS_STR,
+     .choices = job_statuses,
      .choice_msg = "Job state must be one of: %s."},
     {.name = "resultant_image_id", .type = IMS_UUID},
 };
@@ -81,8 +97,7 @@ int ims_jobs_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     imgd_ims_record rec = {0};
     imgd_error *own = NULL;
-    int r = imgd_ims_get(req->ctx->db, IMGD_IMS_JOB, false, imgd_req_param(req, "id"), &rec,
-                         &own);
+    int r = imgd_ims_get(req->ctx->db, IMGD_IMS_JOB, false, imgd_req_param(req, "id"), &rec, &own);
     if (r < 0)
         return ims_store_failed(resp, r, err, own);
     r = ims_send_text(resp, 200, rec.text);
@@ -115,8 +130,7 @@ static int job_artifact(imgd_request *req, imgd_response *resp, bool create, con
     if (!json_is_object(link)) {
         char fmt[300];
         snprintf(fmt, sizeof fmt,
-                 "The IMS %s does not have an artifact_link for %s_id=%%s. Please %%s", noun,
-                 noun);
+                 "The IMS %s does not have an artifact_link for %s_id=%%s. Please %%s", noun, noun);
         imgd_ims_record_dispose(&rec);
         return bad_request(resp, fmt, id);
     }
@@ -129,7 +143,7 @@ static int job_artifact(imgd_request *req, imgd_response *resp, bool create, con
         const char *version = json_string_value(json_object_get(manifest, "version"));
         size_t i, n = 0;
         json_t *a, *rootfs = NULL;
-        json_array_foreach(json_object_get(manifest, "artifacts"), i, a) {
+        json_array_foreach (json_object_get(manifest, "artifacts"), i, a) {
             const char *t = json_string_value(json_object_get(a, "type"));
             if (t && !strncmp(t, "application/vnd.cray.image.rootfs.squashfs", 42)) {
                 rootfs = a;
@@ -235,8 +249,10 @@ static json_t *build_job(const imgd_config *cfg, const json_t *in, const json_t 
         debug, "build_env_size",
         (json_int_t)(size ? json_integer_value(size) : cfg->ims_image_size), "job_mem_size",
         (json_int_t)(mem ? json_integer_value(mem) : cfg->ims_job_mem_size), "kernel_file_name",
-        kernel && *kernel ? kernel : aarch64 ? "Image" : "vmlinuz", "initrd_file_name",
-        initrd ? initrd : "initrd", "kernel_parameters_file_name",
+        kernel && *kernel ? kernel
+        : aarch64         ? "Image"
+                          : "vmlinuz",
+        "initrd_file_name", initrd ? initrd : "initrd", "kernel_parameters_file_name",
         params ? params : "kernel-parameters", "ssh_containers",
         containers ? containers : json_null(), "status", "creating", "resultant_image_id", "arch",
         arch, "require_dkms", require_dkms, "kubernetes_job", name, "kubernetes_service", service,
@@ -369,8 +385,8 @@ int ims_jobs_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
 int ims_jobs_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     imgd_error *own = NULL;
-    int r = imgd_ims_remove(req->ctx->db, IMGD_IMS_JOB, false, imgd_req_param(req, "id"), NULL,
-                            &own);
+    int r =
+        imgd_ims_remove(req->ctx->db, IMGD_IMS_JOB, false, imgd_req_param(req, "id"), NULL, &own);
     if (r < 0)
         return ims_store_failed(resp, r, err, own);
     return imgd_resp_text(resp, 204, NULL, "", 0);
@@ -401,8 +417,8 @@ static int64_t parse_age(const char *s)
         static const struct {
             const char *name;
             int64_t seconds;
-        } units[] = {{"weeks", 604800}, {"days", 86400}, {"hours", 3600}, {"minutes", 60},
-                     {"mins", 60}};
+        } units[] = {
+            {"weeks", 604800}, {"days", 86400}, {"hours", 3600}, {"minutes", 60}, {"mins", 60}};
         int64_t unit = 0;
         for (size_t i = 0; i < sizeof units / sizeof units[0] && !unit; i++) {
             size_t len = strlen(units[i].name);

@@ -23,7 +23,9 @@
 #define UNKNOWN "Unknown"
 
 static const ims_field node_fields[] = {
-    {.name = "xname", .type = IMS_STR, .required = true,
+    {.name = "xname",
+     .type = IMS_STR,
+     .required = true,
      .blank_msg = "name field must not be blank"},
 };
 static const ims_schema node_schema = IMS_SCHEMA(node_fields);
@@ -42,8 +44,8 @@ int ims_nodes_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     imgd_ims_record rec = {0};
     imgd_error *own = NULL;
-    int r = imgd_ims_get(req->ctx->db, IMGD_IMS_NODE, false, imgd_req_param(req, "xname"), &rec,
-                         &own);
+    int r =
+        imgd_ims_get(req->ctx->db, IMGD_IMS_NODE, false, imgd_req_param(req, "xname"), &rec, &own);
     if (r < 0)
         return ims_store_failed(resp, r, err, own);
     r = ims_send_text(resp, 200, rec.text);
@@ -67,8 +69,8 @@ int ims_nodes_post(imgd_request *req, imgd_response *resp, imgd_error **err)
     json_decref(errors);
     imgd_error *own = NULL;
     r = imgd_ims_insert(req->ctx->db, IMGD_IMS_NODE,
-                        json_string_value(json_object_get(node, "xname")),
-                        imgd_now_realtime_usec(), false, node, true, NULL, &own);
+                        json_string_value(json_object_get(node, "xname")), imgd_now_realtime_usec(),
+                        false, node, true, NULL, &own);
     if (r == 0) {
         _cleanup_free_ char *text = imgd_ims_encode(node);
         r = text ? ims_send_text(resp, 201, text) : -ENOMEM;
@@ -82,8 +84,8 @@ int ims_nodes_post(imgd_request *req, imgd_response *resp, imgd_error **err)
 int ims_nodes_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     imgd_error *own = NULL;
-    int r = imgd_ims_remove(req->ctx->db, IMGD_IMS_NODE, false, imgd_req_param(req, "xname"),
-                            NULL, &own);
+    int r = imgd_ims_remove(req->ctx->db, IMGD_IMS_NODE, false, imgd_req_param(req, "xname"), NULL,
+                            &own);
     if (r < 0)
         return ims_store_failed(resp, r, err, own);
     return imgd_resp_text(resp, 204, NULL, "", 0);
@@ -180,7 +182,8 @@ static void probe(const imgd_config *cfg, const char *xname, node_status *st)
     argv[n] = NULL;
     imgd_run_result res = {0};
     imgd_error *e = NULL;
-    imgd_run_opts o = {.argv = argv, .timeout_ms = (int)(cfg->ims_ssh_timeout * 1000 + 2000),
+    imgd_run_opts o = {.argv = argv,
+                       .timeout_ms = (int)(cfg->ims_ssh_timeout * 1000 + 2000),
                        .max_output = 64 * 1024};
     if (imgd_run(&res, &o, &e) < 0) {
         snprintf(st->ssh, sizeof st->ssh, "Unable to connect to node. Error: %s", e->message);
@@ -191,7 +194,9 @@ static void probe(const imgd_config *cfg, const char *xname, node_status *st)
     if (res.timed_out || !WIFEXITED(res.status) || WEXITSTATUS(res.status) == 255) {
         first_line(line, sizeof line, res.errors);
         snprintf(st->ssh, sizeof st->ssh, "Unable to connect to node. Error: %s",
-                 res.timed_out ? "timed out" : *line ? line : "ssh failed");
+                 res.timed_out ? "timed out"
+                 : *line       ? line
+                               : "ssh failed");
         imgd_run_result_dispose(&res);
         return;
     }
@@ -202,8 +207,8 @@ static void probe(const imgd_config *cfg, const char *xname, node_status *st)
     first_line(line, sizeof line, out);
     if (!sep1 || !sep2) {
         first_line(line, sizeof line, res.errors);
-        snprintf(st->arch, sizeof st->arch,
-                 "Unable to determine architecture of node. Error: %s", line);
+        snprintf(st->arch, sizeof st->arch, "Unable to determine architecture of node. Error: %s",
+                 line);
     } else if (strstr(line, "aarch64")) {
         snprintf(st->arch, sizeof st->arch, "aarch64");
     } else if (strstr(line, "x86")) {
@@ -245,8 +250,8 @@ int ims_nodes_status_one(imgd_request *req, imgd_response *resp, imgd_error **er
 {
     imgd_ims_record rec = {0};
     imgd_error *own = NULL;
-    int r = imgd_ims_get(req->ctx->db, IMGD_IMS_NODE, false, imgd_req_param(req, "xname"), &rec,
-                         &own);
+    int r =
+        imgd_ims_get(req->ctx->db, IMGD_IMS_NODE, false, imgd_req_param(req, "xname"), &rec, &own);
     if (r < 0)
         return ims_store_failed(resp, r, err, own);
     node_status st;

@@ -35,16 +35,27 @@ static const char *const undelete_ops[] = {"undelete", NULL};
 static const char *const metadata_ops[] = {"set", "remove", NULL};
 
 static const ims_field link_fields[] = {
-    {.name = "path", .type = IMS_STR, .required = true, .blank_msg = "name field must not be blank"},
+    {.name = "path",
+     .type = IMS_STR,
+     .required = true,
+     .blank_msg = "name field must not be blank"},
     {.name = "etag", .type = IMS_STR},
-    {.name = "type", .type = IMS_STR, .required = true, .choices = link_types,
+    {.name = "type",
+     .type = IMS_STR,
+     .required = true,
+     .choices = link_types,
      .choice_msg = "Type must be one of: %s."},
 };
 const ims_schema ims_artifact_link_schema = IMS_SCHEMA(link_fields);
 
 static const ims_field public_key_fields[] = {
-    {.name = "name", .type = IMS_STR, .required = true, .blank_msg = "name field must not be blank"},
-    {.name = "public_key", .type = IMS_STR, .required = true,
+    {.name = "name",
+     .type = IMS_STR,
+     .required = true,
+     .blank_msg = "name field must not be blank"},
+    {.name = "public_key",
+     .type = IMS_STR,
+     .required = true,
      .blank_msg = "public_key field must not be blank"},
 };
 static const ims_schema public_key_schema = IMS_SCHEMA(public_key_fields);
@@ -56,17 +67,35 @@ static const ims_field key_value_fields[] = {
 static const ims_schema key_value_schema = IMS_SCHEMA(key_value_fields);
 
 #define LINK_FIELD(null)                                                                           \
-    {.name = "link", .type = IMS_NESTED, .nullable = (null), .nested = &ims_artifact_link_schema}
-#define ARCH_FIELD {.name = "arch", .type = IMS_STR, .choices = arches}
+    {                                                                                              \
+        .name = "link", .type = IMS_NESTED, .nullable = (null),                                    \
+        .nested = &ims_artifact_link_schema                                                        \
+    }
+#define ARCH_FIELD                                                                                 \
+    {                                                                                              \
+        .name = "arch", .type = IMS_STR, .choices = arches                                         \
+    }
 #define TEMPLATE_FIELD                                                                             \
-    {.name = "template_dictionary", .type = IMS_LIST, .nullable = true, .nested = &key_value_schema}
+    {                                                                                              \
+        .name = "template_dictionary", .type = IMS_LIST, .nullable = true,                         \
+        .nested = &key_value_schema                                                                \
+    }
 
 static const ims_field recipe_fields[] = {
-    {.name = "name", .type = IMS_STR, .required = true, .blank_msg = "name field must not be blank"},
+    {.name = "name",
+     .type = IMS_STR,
+     .required = true,
+     .blank_msg = "name field must not be blank"},
     LINK_FIELD(true),
-    {.name = "recipe_type", .type = IMS_STR, .required = true, .choices = recipe_types,
+    {.name = "recipe_type",
+     .type = IMS_STR,
+     .required = true,
+     .choices = recipe_types,
      .choice_msg = "Recipe type must be one of: %s."},
-    {.name = "linux_distribution", .type = IMS_STR, .required = true, .choices = distros,
+    {.name = "linux_distribution",
+     .type = IMS_STR,
+     .required = true,
+     .choices = distros,
      .choice_msg = "Recipe type must be one of: %s."},
     TEMPLATE_FIELD,
     {.name = "require_dkms", .type = IMS_BOOL},
@@ -83,7 +112,10 @@ static const ims_field recipe_patch_fields[] = {
 static const ims_schema recipe_patch_schema = IMS_SCHEMA(recipe_patch_fields);
 
 static const ims_field image_fields[] = {
-    {.name = "name", .type = IMS_STR, .required = true, .blank_msg = "name field must not be blank"},
+    {.name = "name",
+     .type = IMS_STR,
+     .required = true,
+     .blank_msg = "name field must not be blank"},
     LINK_FIELD(true),
     ARCH_FIELD,
     {.name = "metadata", .type = IMS_ANY, .nullable = true},
@@ -105,7 +137,10 @@ static const ims_field metadata_op_fields[] = {
 static const ims_schema metadata_op_schema = IMS_SCHEMA(metadata_op_fields);
 
 static const ims_field undelete_fields[] = {
-    {.name = "operation", .type = IMS_STR, .required = true, .choices = undelete_ops,
+    {.name = "operation",
+     .type = IMS_STR,
+     .required = true,
+     .choices = undelete_ops,
      .choice_msg = "Recipe type must be one of: %s."},
 };
 static const ims_schema undelete_schema = IMS_SCHEMA(undelete_fields);
@@ -162,10 +197,9 @@ static int invalid(imgd_response *resp, json_t *errors)
 json_t *ims_link_normal(const json_t *link)
 {
     const char *etag = json_string_value(json_object_get(link, "etag"));
-    return json_pack("{s:s, s:s, s:s}", "path",
-                     json_string_value(json_object_get(link, "path")) ?: "", "etag",
-                     etag ? etag : "", "type",
-                     json_string_value(json_object_get(link, "type")) ?: "s3");
+    return json_pack(
+        "{s:s, s:s, s:s}", "path", json_string_value(json_object_get(link, "path")) ?: "", "etag",
+        etag ? etag : "", "type", json_string_value(json_object_get(link, "type")) ?: "s3");
 }
 
 void ims_link_repr(char *out, size_t cap, const json_t *link)
@@ -175,7 +209,7 @@ void ims_link_repr(char *out, size_t cap, const json_t *link)
     json_t *v;
     used += (size_t)snprintf(out, cap, "{");
     bool first = true;
-    json_object_foreach((json_t *)link, key, v) {
+    json_object_foreach ((json_t *)link, key, v) {
         if (used >= cap)
             break;
         const char *s = json_string_value(v);
@@ -216,8 +250,7 @@ int ims_validate_artifact(imgd_request *req, imgd_response *resp, const json_t *
     return r < 0 ? r : 1;
 }
 
-int ims_read_manifest(imgd_request *req, imgd_response *resp, const json_t *link,
-                      json_t **manifest)
+int ims_read_manifest(imgd_request *req, imgd_response *resp, const json_t *link, json_t **manifest)
 {
     imgd_artifact_info info;
     int r = ims_validate_artifact(req, resp, link, &info);
@@ -285,7 +318,7 @@ int ims_validate_manifest(imgd_request *req, imgd_response *resp, const json_t *
         r = malformed(resp, "The artifacts property is not a json list.");
     size_t i, rootfs = 0;
     json_t *a;
-    json_array_foreach(r == 0 ? artifacts : NULL, i, a) {
+    json_array_foreach (r == 0 ? artifacts : NULL, i, a) {
         json_t *l = json_object_get(a, "link");
         const char *lt = json_string_value(json_object_get(l, "type"));
         if (!json_is_object(a))
@@ -308,7 +341,7 @@ int ims_validate_manifest(imgd_request *req, imgd_response *resp, const json_t *
         if (r != 0)
             break;
     }
-    json_array_foreach(r == 0 ? artifacts : NULL, i, a) {
+    json_array_foreach (r == 0 ? artifacts : NULL, i, a) {
         const char *t = json_string_value(json_object_get(a, "type"));
         if (!t) {
             r = malformed(resp, "An artifact does not have a type field");
@@ -333,8 +366,7 @@ int ims_validate_manifest(imgd_request *req, imgd_response *resp, const json_t *
 }
 
 /* 422 for a link path another live record holds. */
-static int link_taken(imgd_response *resp, imgd_ims_kind kind, const char *path,
-                      const char *other)
+static int link_taken(imgd_response *resp, imgd_ims_kind kind, const char *path, const char *other)
 {
     char detail[1600];
     snprintf(detail, sizeof detail,
@@ -355,8 +387,8 @@ static int check_new_link(imgd_request *req, imgd_response *resp, imgd_ims_kind 
     size_t n = 0;
     int r = imgd_ims_list(req->ctx->db, kind, false, &v, &n, NULL);
     for (size_t i = 0; r == 0 && i < n; i++) {
-        const char *p = json_string_value(json_object_get(json_object_get(v[i].body, "link"),
-                                                          "path"));
+        const char *p =
+            json_string_value(json_object_get(json_object_get(v[i].body, "link"), "path"));
         if (p && path && !strcmp(p, path) && (!self || strcmp(v[i].id, self) != 0))
             r = link_taken(resp, kind, path, v[i].id);
     }
@@ -390,8 +422,7 @@ static imgd_ims_kind path_kind(const imgd_request *req)
 
 /* ---- GET ---- */
 
-static int list_collection(imgd_request *req, imgd_response *resp, bool deleted,
-                           imgd_error **err)
+static int list_collection(imgd_request *req, imgd_response *resp, bool deleted, imgd_error **err)
 {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
@@ -403,8 +434,8 @@ static int get_one(imgd_request *req, imgd_response *resp, bool deleted, imgd_er
 {
     imgd_ims_record rec = {0};
     imgd_error *own = NULL;
-    int r = imgd_ims_get(req->ctx->db, path_kind(req), deleted, imgd_req_param(req, "id"), &rec,
-                         &own);
+    int r =
+        imgd_ims_get(req->ctx->db, path_kind(req), deleted, imgd_req_param(req, "id"), &rec, &own);
     if (r < 0)
         return ims_store_failed(resp, r, err, own);
     r = ims_send_text(resp, 200, rec.text);
@@ -466,7 +497,7 @@ static json_t *image_metadata(const json_t *m, json_t *errors)
     const char *k;
     json_t *v;
     json_t *e = json_object();
-    json_object_foreach((json_t *)m, k, v) {
+    json_object_foreach ((json_t *)m, k, v) {
         if (!json_is_string(v))
             ims_error_add(e, k, "Not a valid string.");
     }
@@ -498,7 +529,8 @@ static json_t *build_record(imgd_ims_kind kind, const json_t *in, json_t *errors
         json_t *dkms = json_object_get(in, "require_dkms");
         json_object_set(rec, "recipe_type", json_object_get(in, "recipe_type"));
         json_object_set(rec, "linux_distribution", json_object_get(in, "linux_distribution"));
-        json_object_set_new(rec, "link", json_is_object(link) ? ims_link_normal(link) : json_null());
+        json_object_set_new(rec, "link",
+                            json_is_object(link) ? ims_link_normal(link) : json_null());
         json_object_set_new(rec, "template_dictionary", td ? json_incref(td) : json_array());
         json_object_set_new(rec, "require_dkms", dkms ? json_incref(dkms) : json_true());
         json_object_set_new(rec, "arch", arch ? json_incref(arch) : json_string("x86_64"));
@@ -506,7 +538,8 @@ static json_t *build_record(imgd_ims_kind kind, const json_t *in, json_t *errors
     }
     default: {
         json_t *md = image_metadata(json_object_get(in, "metadata"), errors);
-        json_object_set_new(rec, "link", json_is_object(link) ? ims_link_normal(link) : json_null());
+        json_object_set_new(rec, "link",
+                            json_is_object(link) ? ims_link_normal(link) : json_null());
         json_object_set_new(rec, "arch", arch ? json_incref(arch) : json_string("x86_64"));
         json_object_set_new(rec, "metadata", md ? md : json_object());
         break;
@@ -576,7 +609,7 @@ static bool apply_metadata(json_t *md, const json_t *ops, json_t *errors)
     size_t i;
     json_t *op;
     json_t *errs = json_object();
-    json_array_foreach(list, i, op) {
+    json_array_foreach (list, i, op) {
         json_t *e = json_object();
         json_t *loaded = ims_schema_load(&metadata_op_schema, op, e);
         if (json_object_size(e)) {
@@ -624,9 +657,8 @@ int ims_records_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
         return r < 0 ? r : 0;
     }
     json_t *errors = json_object();
-    json_t *patch = ims_schema_load(kind == IMGD_IMS_RECIPE ? &recipe_patch_schema
-                                                             : &image_patch_schema,
-                                    in, errors);
+    json_t *patch = ims_schema_load(
+        kind == IMGD_IMS_RECIPE ? &recipe_patch_schema : &image_patch_schema, in, errors);
     json_decref(in);
     if (json_object_size(errors) || !patch) {
         json_decref(patch);
@@ -652,7 +684,7 @@ int ims_records_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
         }
         const char *k;
         json_t *v;
-        json_object_foreach(r == 0 ? patch : NULL, k, v) {
+        json_object_foreach (r == 0 ? patch : NULL, k, v) {
             if (!strcmp(k, "link"))
                 continue;
             if (!strcmp(k, "metadata")) {
@@ -684,8 +716,7 @@ int ims_records_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
         else if (r == -EEXIST && conflict) {
             imgd_error_free(own);
             own = NULL;
-            r = link_taken(resp, kind, json_string_value(json_object_get(link, "path")),
-                           conflict);
+            r = link_taken(resp, kind, json_string_value(json_object_get(link, "path")), conflict);
             r = r < 0 ? r : 0;
         }
         json_decref(body);
@@ -755,7 +786,7 @@ static void purge_objects(imgd_artifacts *a, imgd_ims_kind kind, const json_t *b
         json_t *m = read_json(a, link);
         size_t i;
         json_t *art;
-        json_array_foreach(json_object_get(m, "artifacts"), i, art) {
+        json_array_foreach (json_object_get(m, "artifacts"), i, art) {
             _cleanup_free_ char *b = NULL;
             _cleanup_free_ char *k = NULL;
             if (link_parts(json_object_get(art, "link"), &b, &k))
@@ -803,7 +834,7 @@ static json_t *soft_delete_objects(imgd_artifacts *a, imgd_ims_kind kind, const 
     json_t *arts = json_array();
     size_t i;
     json_t *art;
-    json_array_foreach(json_object_get(m, "artifacts"), i, art) {
+    json_array_foreach (json_object_get(m, "artifacts"), i, art) {
         json_t *al = json_object_get(art, "link");
         _cleanup_free_ char *ab = NULL;
         _cleanup_free_ char *ak = NULL;
@@ -823,9 +854,9 @@ static json_t *soft_delete_objects(imgd_artifacts *a, imgd_ims_kind kind, const 
     imgd_artifact_info info = {0};
     (void)imgd_artifacts_head(a, bucket, key, &info, NULL);
     if (obj_move(a, bucket, key, to))
-        json_array_append_new(arts, json_pack("{s:o, s:s, s:s}", "link",
-                                              moved_link(bucket, to, etag), "type", MANIFEST_TYPE,
-                                              "md5", info.md5));
+        json_array_append_new(arts,
+                              json_pack("{s:o, s:s, s:s}", "link", moved_link(bucket, to, etag),
+                                        "type", MANIFEST_TYPE, "md5", info.md5));
     json_t *dm = json_pack("{s:s, s:s, s:o}", "version", "1.0", "created", now, "artifacts", arts);
     _cleanup_free_ char *text = dm ? json_dumps(dm, JSON_INDENT(2)) : NULL;
     json_decref(dm);
@@ -869,7 +900,7 @@ static json_t *restore_objects(imgd_artifacts *a, imgd_ims_kind kind, const json
     json_t *restored = NULL;
     size_t i;
     json_t *art;
-    json_array_foreach(json_object_get(m, "artifacts"), i, art) {
+    json_array_foreach (json_object_get(m, "artifacts"), i, art) {
         json_t *al = json_object_get(art, "link");
         _cleanup_free_ char *ab = NULL;
         _cleanup_free_ char *ak = NULL;
@@ -880,8 +911,8 @@ static json_t *restore_objects(imgd_artifacts *a, imgd_ims_kind kind, const json
         const char *type = json_string_value(json_object_get(art, "type"));
         if (type && !strcmp(type, MANIFEST_TYPE)) {
             json_decref(restored);
-            restored = moved_link(ab, undeleted_key(ak),
-                                  json_string_value(json_object_get(al, "etag")));
+            restored =
+                moved_link(ab, undeleted_key(ak), json_string_value(json_object_get(al, "etag")));
         }
     }
     json_decref(m);
@@ -1000,7 +1031,8 @@ static int restore(imgd_request *req, imgd_ims_kind kind, const char *id, imgd_e
         json_t *body = json_deep_copy(rec.body);
         json_object_del(body, "deleted");
         if (kind != IMGD_IMS_PUBLIC_KEY) {
-            json_t *l = restore_objects(req->ctx->artifacts, kind, json_object_get(rec.body, "link"));
+            json_t *l =
+                restore_objects(req->ctx->artifacts, kind, json_object_get(rec.body, "link"));
             json_object_set_new(body, "link", l ? l : json_null());
         }
         r = imgd_ims_update(req->ctx->db, kind, &rec, false, body, NULL, err);

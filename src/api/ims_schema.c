@@ -120,10 +120,9 @@ void ims_uuid4(char out[37])
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 bool ims_uuid_normalize(const char *s, char out[37])
@@ -148,8 +147,7 @@ bool ims_uuid_normalize(const char *s, char out[37])
     }
     if (n != 32)
         return false;
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hexd, hexd + 8, hexd + 12, hexd + 16,
-             hexd + 20);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hexd, hexd + 8, hexd + 12, hexd + 16, hexd + 20);
     return true;
 }
 
@@ -162,10 +160,10 @@ uint64_t ims_now(char out[40])
 
 /* ---- fields ---- */
 
-static const char *const truthy[] = {"t", "T", "true", "True", "TRUE", "on", "On", "ON", "y",
-                                     "Y", "yes", "Yes", "YES", "1", NULL};
+static const char *const truthy[] = {"t", "T", "true", "True", "TRUE", "on", "On", "ON",
+                                     "y", "Y", "yes",  "Yes",  "YES",  "1",  NULL};
 static const char *const falsey[] = {"f", "F", "false", "False", "FALSE", "off", "Off", "OFF",
-                                     "n", "N", "no", "No", "NO", "0", NULL};
+                                     "n", "N", "no",    "No",    "NO",    "0",   NULL};
 
 static bool in_list(const char *s, const char *const *list)
 {
@@ -252,8 +250,7 @@ static json_t *load_field(const ims_field *f, const json_t *v, json_t *errors)
         if (f->choices && !in_list(json_string_value(v), f->choices)) {
             char list[256], msg[400];
             choices_text(list, sizeof list, f->choices);
-            snprintf(msg, sizeof msg, f->choice_msg ? f->choice_msg : "Must be one of: %s.",
-                     list);
+            snprintf(msg, sizeof msg, f->choice_msg ? f->choice_msg : "Must be one of: %s.", list);
             ims_error_add(errors, f->name, msg);
             return NULL;
         }
@@ -271,8 +268,7 @@ static json_t *load_field(const ims_field *f, const json_t *v, json_t *errors)
         }
         if (f->has_min && json_integer_value(out) < f->min) {
             char msg[200];
-            snprintf(msg, sizeof msg, "Must be greater than or equal to %lld.",
-                     (long long)f->min);
+            snprintf(msg, sizeof msg, "Must be greater than or equal to %lld.", (long long)f->min);
             ims_error_add(errors, f->name, f->min_msg ? f->min_msg : msg);
             json_decref(out);
             return NULL;
@@ -306,7 +302,7 @@ static json_t *load_field(const ims_field *f, const json_t *v, json_t *errors)
         json_t *sub = json_object();
         size_t i;
         json_t *el;
-        json_array_foreach(v, i, el) {
+        json_array_foreach (v, i, el) {
             json_t *e = json_object();
             json_t *loaded = ims_schema_load(f->nested, el, e);
             if (json_object_size(e)) {
@@ -354,7 +350,7 @@ json_t *ims_schema_load(const ims_schema *s, const json_t *in, json_t *errors)
     }
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)in, key, v) {
+    json_object_foreach ((json_t *)in, key, v) {
         bool known = false;
         for (size_t i = 0; i < s->n && !known; i++)
             known = !strcmp(s->fields[i].name, key);

@@ -34,10 +34,10 @@ typedef struct ims_field {
     ims_ftype type;
     bool required;
     bool nullable;
-    const char *blank_msg;          /* Length(min=1) message, or NULL for no check */
-    const char *const *choices;     /* NULL-terminated, or NULL */
-    const char *choice_msg;         /* printf format with one %s (the choices joined by ", ") */
-    bool has_min;                   /* IMS_INT: Range(min=...) */
+    const char *blank_msg;      /* Length(min=1) message, or NULL for no check */
+    const char *const *choices; /* NULL-terminated, or NULL */
+    const char *choice_msg;     /* printf format with one %s (the choices joined by ", ") */
+    bool has_min;               /* IMS_INT: Range(min=...) */
     int64_t min;
     const char *min_msg;
     const ims_schema *nested;
@@ -48,7 +48,10 @@ struct ims_schema {
     size_t n;
 };
 
-#define IMS_SCHEMA(f) {(f), sizeof(f) / sizeof((f)[0])}
+#define IMS_SCHEMA(f)                                                                              \
+    {                                                                                              \
+        (f), sizeof(f) / sizeof((f)[0])                                                            \
+    }
 
 /* Check in against s. Returns the loaded object (only the fields present), and adds messages to
  * errors (an object the caller made). NULL only when out of memory. */

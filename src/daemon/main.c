@@ -292,8 +292,8 @@ static int ims_import(const imgd_config *cfg)
         imgd_error_free(err);
         return EXIT_RUNTIME;
     }
-    static const char *const nouns[IMGD_IMS_N_KINDS] = {"public keys", "recipes", "images",
-                                                        "jobs", "remote build nodes"};
+    static const char *const nouns[IMGD_IMS_N_KINDS] = {"public keys", "recipes", "images", "jobs",
+                                                        "remote build nodes"};
     printf("imported from %s (%zu files):\n", cfg->ims_import_dir, rep.files);
     for (int k = 0; k < IMGD_IMS_N_KINDS; k++)
         printf("  %-19s %zu (%zu of them deleted)\n", nouns[k], rep.imported[k], rep.deleted[k]);

@@ -29,14 +29,13 @@ int s3_open(s3_backend **out, const imgd_config *cfg, imgd_error **err);
 void s3_free(s3_backend *b);
 int s3_head(s3_backend *b, const char *bucket, const char *key, imgd_artifact_info *info,
             imgd_error **err);
-int s3_get(s3_backend *b, const char *bucket, const char *key, size_t max, char **data,
-           size_t *len, imgd_artifact_info *info, imgd_error **err);
+int s3_get(s3_backend *b, const char *bucket, const char *key, size_t max, char **data, size_t *len,
+           imgd_artifact_info *info, imgd_error **err);
 int s3_put_file(s3_backend *b, const char *bucket, const char *key, const char *path,
                 const char *md5, const char *content_type, imgd_artifact_info *info,
                 imgd_error **err);
-int s3_copy(s3_backend *b, const char *bucket, const char *from, const char *to,
-            imgd_error **err);
+int s3_copy(s3_backend *b, const char *bucket, const char *from, const char *to, imgd_error **err);
 int s3_delete(s3_backend *b, const char *bucket, const char *key, imgd_error **err);
-int s3_presign(s3_backend *b, const char *method, const char *bucket, const char *key,
-               long expires, char **url, imgd_error **err);
+int s3_presign(s3_backend *b, const char *method, const char *bucket, const char *key, long expires,
+               char **url, imgd_error **err);
 long s3_url_expiration(const s3_backend *b);

@@ -232,8 +232,7 @@ static void fs_prune_dirs(imgd_artifacts *a, const char *bucket, const char *key
     }
 }
 
-static int fs_open_object(imgd_artifacts *a, const char *bucket, const char *key,
-                          imgd_error **err)
+static int fs_open_object(imgd_artifacts *a, const char *bucket, const char *key, imgd_error **err)
 {
     const char *base = NULL;
     _cleanup_close_ int dir = fs_parent(a, bucket, key, false, &base, err);
@@ -247,8 +246,7 @@ static int fs_open_object(imgd_artifacts *a, const char *bucket, const char *key
 
 /* ---- interface ---- */
 
-int imgd_artifacts_open(imgd_artifacts **out, const imgd_config *cfg, imgd_db *db,
-                        imgd_error **err)
+int imgd_artifacts_open(imgd_artifacts **out, const imgd_config *cfg, imgd_db *db, imgd_error **err)
 {
     imgd_artifacts *a = calloc(1, sizeof *a);
     if (!a)
@@ -344,8 +342,8 @@ int imgd_artifacts_read(imgd_artifacts *a, const char *bucket, const char *key, 
     if (r < 0)
         return r;
     if (info->size > max)
-        return imgd_error_set(err, EFBIG, "object %s/%s is %llu bytes, more than %zu", bucket,
-                              key, (unsigned long long)info->size, max);
+        return imgd_error_set(err, EFBIG, "object %s/%s is %llu bytes, more than %zu", bucket, key,
+                              (unsigned long long)info->size, max);
     _cleanup_close_ int fd = fs_open_object(a, bucket, key, err);
     if (fd < 0)
         return fd;
@@ -491,8 +489,8 @@ int imgd_artifacts_move(imgd_artifacts *a, const char *bucket, const char *from,
     r = meta_exec(a, "DELETE FROM ims_artifacts WHERE bucket = ?1 AND key = ?2", bucket, to, NULL,
                   NULL);
     if (r == 0)
-        r = meta_exec(a, "UPDATE ims_artifacts SET key = ?3 WHERE bucket = ?1 AND key = ?2",
-                      bucket, from, to, NULL);
+        r = meta_exec(a, "UPDATE ims_artifacts SET key = ?3 WHERE bucket = ?1 AND key = ?2", bucket,
+                      from, to, NULL);
     if (r < 0) {
         (void)renameat(tdir, tbase, fdir, fbase);
         return imgd_error_errno(err, -r, "record the move of %s/%s", bucket, from);
@@ -501,8 +499,7 @@ int imgd_artifacts_move(imgd_artifacts *a, const char *bucket, const char *from,
     return 0;
 }
 
-int imgd_artifacts_delete(imgd_artifacts *a, const char *bucket, const char *key,
-                          imgd_error **err)
+int imgd_artifacts_delete(imgd_artifacts *a, const char *bucket, const char *key, imgd_error **err)
 {
     int r = imgd_artifacts_check_name(bucket, key, err);
     if (r < 0)
@@ -540,8 +537,8 @@ int imgd_artifacts_open_read(imgd_artifacts *a, const char *bucket, const char *
     return 0;
 }
 
-int imgd_artifacts_download_url(imgd_artifacts *a, const char *bucket, const char *key,
-                                char **url, imgd_error **err)
+int imgd_artifacts_download_url(imgd_artifacts *a, const char *bucket, const char *key, char **url,
+                                imgd_error **err)
 {
     *url = NULL;
     int r = imgd_artifacts_check_name(bucket, key, err);

@@ -27,7 +27,7 @@ typedef struct imgd_artifacts imgd_artifacts;
 
 typedef struct imgd_artifact_info {
     uint64_t size;
-    char etag[80];          /* without quotes */
+    char etag[80];                  /* without quotes */
     char md5[IMGD_MD5_HEX_LEN + 1]; /* "" when the backend does not know it */
     char content_type[128];
 } imgd_artifact_info;
@@ -75,8 +75,7 @@ int imgd_artifacts_move(imgd_artifacts *a, const char *bucket, const char *from,
                         imgd_error **err);
 
 /* Remove an object; -ENOENT when there was none. */
-int imgd_artifacts_delete(imgd_artifacts *a, const char *bucket, const char *key,
-                          imgd_error **err);
+int imgd_artifacts_delete(imgd_artifacts *a, const char *bucket, const char *key, imgd_error **err);
 
 /* Open an object for reading: fs gives a file descriptor (*fd >= 0); s3 gives *fd = -1 and a
  * presigned GET URL in *url (caller frees) valid for the configured expiry. */
@@ -85,5 +84,5 @@ int imgd_artifacts_open_read(imgd_artifacts *a, const char *bucket, const char *
 
 /* A URL a job can download the object from without credentials: s3 presigns it; fs gives NULL
  * (the object is served by imgd at /artifacts/<bucket>/<key>). */
-int imgd_artifacts_download_url(imgd_artifacts *a, const char *bucket, const char *key,
-                                char **url, imgd_error **err);
+int imgd_artifacts_download_url(imgd_artifacts *a, const char *bucket, const char *key, char **url,
+                                imgd_error **err);

@@ -278,8 +278,8 @@ int s3_head(s3_backend *b, const char *bucket, const char *key, imgd_artifact_in
     return r;
 }
 
-int s3_get(s3_backend *b, const char *bucket, const char *key, size_t max, char **data,
-           size_t *len, imgd_artifact_info *info, imgd_error **err)
+int s3_get(s3_backend *b, const char *bucket, const char *key, size_t max, char **data, size_t *len,
+           imgd_artifact_info *info, imgd_error **err)
 {
     s3_call c = {0};
     s3_req q = {.method = "GET", .bucket = bucket, .key = key, .fd = -1, .max_body = max};
@@ -320,8 +320,13 @@ static int multipart(s3_backend *b, const char *bucket, const char *key, int fd,
                      const char *md5, const char *content_type, imgd_error **err)
 {
     s3_call c = {0};
-    s3_req q = {.method = "POST", .bucket = bucket, .key = key, .query = "uploads=", .fd = -1,
-                .content_type = content_type, .md5 = md5};
+    s3_req q = {.method = "POST",
+                .bucket = bucket,
+                .key = key,
+                .query = "uploads=",
+                .fd = -1,
+                .content_type = content_type,
+                .md5 = md5};
     int r = s3_perform(b, &q, &c, err);
     char upload_id[256];
     if (r == 0 && !xml_value(upload_id, sizeof upload_id, c.body.data, "UploadId"))
@@ -345,8 +350,13 @@ static int multipart(s3_backend *b, const char *bucket, const char *key, int fd,
             break;
         }
         s3_call pc = {0};
-        s3_req pq = {.method = "PUT", .bucket = bucket, .key = key, .query = query,
-                     .payload = "UNSIGNED-PAYLOAD", .fd = fd, .fd_len = n};
+        s3_req pq = {.method = "PUT",
+                     .bucket = bucket,
+                     .key = key,
+                     .query = query,
+                     .payload = "UNSIGNED-PAYLOAD",
+                     .fd = fd,
+                     .fd_len = n};
         r = s3_perform(b, &pq, &pc, err);
         if (r == 0)
             imgd_buf_printf(&done, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>",
@@ -362,13 +372,19 @@ static int multipart(s3_backend *b, const char *bucket, const char *key, int fd,
         r = imgd_error_set(err, ENOMEM, "out of memory");
     if (r == 0) {
         s3_call cc = {0};
-        s3_req cq = {.method = "POST", .bucket = bucket, .key = key, .query = query,
-                     .payload = "UNSIGNED-PAYLOAD", .mem = xml, .mem_len = dlen, .fd = -1,
+        s3_req cq = {.method = "POST",
+                     .bucket = bucket,
+                     .key = key,
+                     .query = query,
+                     .payload = "UNSIGNED-PAYLOAD",
+                     .mem = xml,
+                     .mem_len = dlen,
+                     .fd = -1,
                      .content_type = "application/xml"};
         r = s3_perform(b, &cq, &cc, err);
         if (r == 0 && cc.body.data && strstr(cc.body.data, "<Error>"))
-            r = imgd_error_set(err, EIO, "S3 multipart upload of %s/%s failed to complete",
-                               bucket, key);
+            r = imgd_error_set(err, EIO, "S3 multipart upload of %s/%s failed to complete", bucket,
+                               key);
         call_dispose(&cc);
     }
     if (r < 0) {
@@ -395,8 +411,14 @@ int s3_put_file(s3_backend *b, const char *bucket, const char *key, const char *
         r = multipart(b, bucket, key, fd, size, md5, content_type, err);
     } else {
         s3_call c = {0};
-        s3_req q = {.method = "PUT", .bucket = bucket, .key = key, .payload = "UNSIGNED-PAYLOAD",
-                    .fd = fd, .fd_len = size, .content_type = content_type, .md5 = md5};
+        s3_req q = {.method = "PUT",
+                    .bucket = bucket,
+                    .key = key,
+                    .payload = "UNSIGNED-PAYLOAD",
+                    .fd = fd,
+                    .fd_len = size,
+                    .content_type = content_type,
+                    .md5 = md5};
         r = s3_perform(b, &q, &c, err);
         call_dispose(&c);
     }
@@ -453,8 +475,8 @@ static void hmac(unsigned char out[32], const void *key, size_t key_len, const c
     HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, strlen(msg), out, &len);
 }
 
-int s3_presign(s3_backend *b, const char *method, const char *bucket, const char *key,
-               long expires, char **url, imgd_error **err)
+int s3_presign(s3_backend *b, const char *method, const char *bucket, const char *key, long expires,
+               char **url, imgd_error **err)
 {
     time_t now = time(NULL);
     struct tm tm;
@@ -519,11 +541,9 @@ int s3_open(s3_backend **out, const imgd_config *cfg, imgd_error **err)
     else if (!strncmp(ep, "https://", 8))
         rest = ep + 8;
     if (!rest || !*rest || *rest == '/')
-        return imgd_error_set(err, EINVAL,
-                              "invalid s3_endpoint '%s': expected http://host[:port] or https://",
-                              ep);
-    if (!cfg->s3_access_key || !*cfg->s3_access_key || !cfg->s3_secret_key ||
-        !*cfg->s3_secret_key)
+        return imgd_error_set(
+            err, EINVAL, "invalid s3_endpoint '%s': expected http://host[:port] or https://", ep);
+    if (!cfg->s3_access_key || !*cfg->s3_access_key || !cfg->s3_secret_key || !*cfg->s3_secret_key)
         return imgd_error_set(err, EINVAL,
                               "s3_endpoint is set, but s3_access_key or s3_secret_key is not");
     s3_backend *b = calloc(1, sizeof *b);

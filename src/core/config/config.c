@@ -643,8 +643,8 @@ static int parse_mode_flag(const char *arg, imgd_config_mode *mode)
 /* Split argv into mode flags, the ims-import command, --config and setting flags (applied
  * later, after file and env). */
 static int parse_args(flag_value *flags, size_t *n_flags, const char **config_path,
-                      const char **import_dir, imgd_config_mode *mode, int argc,
-                      char *const *argv, imgd_error **err)
+                      const char **import_dir, imgd_config_mode *mode, int argc, char *const *argv,
+                      imgd_error **err)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];

@@ -27,8 +27,8 @@ typedef struct field {
 
 static const field key_fields[] = {{"name", NULL}, {"public_key", NULL}};
 static const field recipe_fields[] = {
-    {"name", NULL},          {"recipe_type", NULL},       {"linux_distribution", NULL},
-    {"link", "null"},        {"template_dictionary", "[]"}, {"require_dkms", "true"},
+    {"name", NULL},         {"recipe_type", NULL},         {"linux_distribution", NULL},
+    {"link", "null"},       {"template_dictionary", "[]"}, {"require_dkms", "true"},
     {"arch", "\"x86_64\""},
 };
 static const field image_fields[] = {
@@ -68,11 +68,13 @@ static const collection collections[] = {
     {IMGD_IMS_PUBLIC_KEY, false, {"v2_public_keys.json"}},
     {IMGD_IMS_PUBLIC_KEY, true, {"v3_deleted_public_keys.json"}},
     {IMGD_IMS_RECIPE, false, {"v2.2_recipes.json", "v2.1_recipes.json", "v2_recipes.json"}},
-    {IMGD_IMS_RECIPE, true,
+    {IMGD_IMS_RECIPE,
+     true,
      {"v3.2_deleted_recipes.json", "v3.1_deleted_recipes.json", "v3_deleted_recipes.json"}},
     {IMGD_IMS_IMAGE, false, {"v2.1_images.json", "v2_images.json"}},
     {IMGD_IMS_IMAGE, true, {"v3.1_deleted_images.json", "v3_deleted_images.json"}},
-    {IMGD_IMS_JOB, false,
+    {IMGD_IMS_JOB,
+     false,
      {"v2.4_jobs.json", "v2.3_jobs.json", "v2.2_jobs.json", "v2.1_jobs.json", "v2_jobs.json"}},
     {IMGD_IMS_NODE, false, {"v2.0_remote_build_nodes.json", "v3_remote_build_nodes.json"}},
 };
@@ -204,8 +206,8 @@ static int normalise(const imgd_config *cfg, const collection *c, const char *fi
         } else if (!strcmp(fields[i].name, "job_mem_size")) {
             json_object_set_new(rec, fields[i].name, json_integer(cfg->ims_job_mem_size));
         } else if (fields[i].def) {
-            json_object_set_new(rec, fields[i].name, json_loads(fields[i].def, JSON_DECODE_ANY,
-                                                                NULL));
+            json_object_set_new(rec, fields[i].name,
+                                json_loads(fields[i].def, JSON_DECODE_ANY, NULL));
         } else {
             json_decref(rec);
             return imgd_error_set(err, EBADMSG, "%s: record %s has no '%s'", file, id,
@@ -233,9 +235,9 @@ static int normalise(const imgd_config *cfg, const collection *c, const char *fi
 }
 
 /* Read one collection's file (the newest present) into items. */
-static int read_collection(const imgd_config *cfg, int dirfd, const char *dir,
-                           const collection *c, item **v, size_t *n, size_t *cap,
-                           imgd_ims_import_report *rep, imgd_error **err)
+static int read_collection(const imgd_config *cfg, int dirfd, const char *dir, const collection *c,
+                           item **v, size_t *n, size_t *cap, imgd_ims_import_report *rep,
+                           imgd_error **err)
 {
     const char *file = NULL;
     _cleanup_close_ int fd = -1;
@@ -252,8 +254,8 @@ static int read_collection(const imgd_config *cfg, int dirfd, const char *dir,
     json_error_t jerr;
     json_t *arr = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
     if (!arr)
-        return imgd_error_set(err, EBADMSG, "%s/%s: not JSON: %s (line %d)", dir, file,
-                              jerr.text, jerr.line);
+        return imgd_error_set(err, EBADMSG, "%s/%s: not JSON: %s (line %d)", dir, file, jerr.text,
+                              jerr.line);
     if (!json_is_array(arr)) {
         json_decref(arr);
         return imgd_error_set(err, EBADMSG, "%s/%s: not a JSON array of records", dir, file);
@@ -261,7 +263,7 @@ static int read_collection(const imgd_config *cfg, int dirfd, const char *dir,
     size_t i;
     json_t *rec;
     int r = 0;
-    json_array_foreach(arr, i, rec) {
+    json_array_foreach (arr, i, rec) {
         if (imgd_array_reserve(v, cap, *n + 1, sizeof **v, 64) < 0) {
             r = imgd_error_set(err, ENOMEM, "out of memory");
             break;
@@ -295,9 +297,9 @@ static int store(imgd_db *db, item *v, size_t n, imgd_ims_import_report *rep, im
                                 "INSERT INTO ims_records (kind, id, deleted, created, link, body) "
                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                                 -1, &ins, NULL);
-    int r = rc == SQLITE_OK ? 0
-                            : imgd_error_set(err, imgd_db_errno(rc), "import: %s",
-                                             sqlite3_errmsg(conn));
+    int r = rc == SQLITE_OK
+                ? 0
+                : imgd_error_set(err, imgd_db_errno(rc), "import: %s", sqlite3_errmsg(conn));
     for (size_t i = 0; r == 0 && i < n; i++) {
         sqlite3_reset(sel);
         sqlite3_bind_int(sel, 1, (int)v[i].kind);

@@ -39,8 +39,7 @@ char *imgd_ims_encode(const json_t *body)
 
 static int db_fail(imgd_error **err, sqlite3 *db, int rc, const char *what)
 {
-    return imgd_error_set(err, imgd_db_errno(rc), "IMS records: %s: %s", what,
-                          sqlite3_errmsg(db));
+    return imgd_error_set(err, imgd_db_errno(rc), "IMS records: %s: %s", what, sqlite3_errmsg(db));
 }
 
 /* The link path a live record holds, or NULL. Borrowed from body. */
@@ -92,8 +91,7 @@ int imgd_ims_list_text(imgd_db *db, imgd_ims_kind kind, bool deleted, char **out
     sqlite3 *conn = imgd_db_acquire(db);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     imgd_buf b = {0};
-    int r = prepare(conn,
-                    &st,
+    int r = prepare(conn, &st,
                     "SELECT body FROM ims_records WHERE kind = ?1 AND deleted = ?2 ORDER BY rowid",
                     err);
     if (r == 0) {
@@ -212,8 +210,8 @@ static int check_link(sqlite3 *conn, imgd_ims_kind kind, const char *id, const c
     const char *other = (const char *)sqlite3_column_text(st, 0);
     if (conflict)
         *conflict = strdup(other ? other : "");
-    return imgd_error_set(err, EEXIST, "the link path %s is held by %s %s", path,
-                          kind_names[kind], other ? other : "");
+    return imgd_error_set(err, EEXIST, "the link path %s is held by %s %s", path, kind_names[kind],
+                          other ? other : "");
 }
 
 static int exec(sqlite3 *conn, const char *sql, imgd_error **err)
@@ -367,9 +365,9 @@ static int do_remove(sqlite3 *conn, void *ctx, imgd_error **err)
         return db_fail(err, conn, rc, "delete");
     if (sqlite3_changes(conn) == 1)
         return 0;
-    return op->expect_text
-               ? imgd_error_set(err, ESTALE, "%s %s changed meanwhile", kind_names[op->kind], op->id)
-               : imgd_error_set(err, ENOENT, "no %s %s", kind_names[op->kind], op->id);
+    return op->expect_text ? imgd_error_set(err, ESTALE, "%s %s changed meanwhile",
+                                            kind_names[op->kind], op->id)
+                           : imgd_error_set(err, ENOENT, "no %s %s", kind_names[op->kind], op->id);
 }
 
 int imgd_ims_remove(imgd_db *db, imgd_ims_kind kind, bool deleted, const char *id,
@@ -385,8 +383,7 @@ static int do_remove_all(sqlite3 *conn, void *ctx, imgd_error **err)
     int r = 0;
     if (op->removed) {
         _cleanup_stmt_ sqlite3_stmt *sel = NULL;
-        r = prepare(conn, &sel, SELECT_COLS "WHERE kind = ?1 AND deleted = ?2 ORDER BY rowid",
-                    err);
+        r = prepare(conn, &sel, SELECT_COLS "WHERE kind = ?1 AND deleted = ?2 ORDER BY rowid", err);
         if (r < 0)
             return r;
         sqlite3_bind_int(sel, 1, (int)op->kind);

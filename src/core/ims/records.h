@@ -33,8 +33,8 @@ const char *imgd_ims_kind_name(imgd_ims_kind kind);
 /* One record as stored. */
 typedef struct imgd_ims_record {
     char *id;
-    char *text;    /* the stored API form */
-    json_t *body;  /* decoded text */
+    char *text;   /* the stored API form */
+    json_t *body; /* decoded text */
     uint64_t created_usec;
     bool deleted;
 } imgd_ims_record;
