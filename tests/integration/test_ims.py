@@ -571,3 +571,48 @@ def test_concurrent_patches_lose_no_update(ims):
     assert errors == []
     md = call(ims, "GET", f"/v3/images/{rec['id']}").json()["metadata"]
     assert len(md) == 150
+
+
+def test_reachable_node_status(imgd_factory, tmp):
+    """A real sshd on 127.0.0.1: imgd logs in as root with its key, learns the host key, reads the
+    architecture, looks for /usr/bin/podman and counts the /tmp/ims_* job directories."""
+    import glob
+    import os
+    from sshd import Sshd
+    sshd = Sshd(tmp)
+    job_dir = f"/tmp/ims_{uuid.uuid4()}"
+    os.mkdir(job_dir)
+    try:
+        d = imgd_factory(args=["--ims-ssh-port", str(sshd.port), "--ims-ssh-key",
+                               str(sshd.client_key), "--ims-ssh-timeout", "10"])
+        call(d, "POST", "/v3/remote-build-nodes", {"xname": "127.0.0.1"})
+        st = call(d, "GET", "/v3/remote-build-nodes/status/127.0.0.1").json()
+        assert st["sshStatus"] == "SSH connection established.", st
+        assert st["nodeArch"] == "x86_64"
+        assert "ssh-ed25519" in (d.state_dir / "ims_known_hosts").read_text()
+        key, recipe, _ = job_setup(d)
+        job = call(d, "POST", "/v3/jobs", {"job_type": "create", "artifact_id": recipe["id"],
+                                           "public_key_id": key["id"],
+                                           "image_root_archive_name": "o"}).json()
+        if os.path.exists("/usr/bin/podman"):
+            assert st["podmanStatus"] == "Podman present at /usr/bin/podman"
+            assert st["ableToRunJobs"] is True
+            assert st["numCurrentJobs"] == len(glob.glob("/tmp/ims_*")) >= 1
+            assert job["remote_build_node"] == "127.0.0.1"  # the one usable x86_64 node
+        else:
+            assert st["podmanStatus"].startswith("Unable to determine if podman is installed")
+            assert st["ableToRunJobs"] is False and st["numCurrentJobs"] == -1
+            assert job["remote_build_node"] == ""
+        # another key than the one authorized: refused, and said so
+        other = tmp / "other_key"
+        import subprocess
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+        d2 = imgd_factory(args=["--ims-ssh-port", str(sshd.port), "--ims-ssh-key", str(other),
+                                "--ims-ssh-known-hosts", str(d.state_dir / "ims_known_hosts")])
+        call(d2, "POST", "/v3/remote-build-nodes", {"xname": "127.0.0.1"})
+        st = call(d2, "GET", "/v3/remote-build-nodes/status/127.0.0.1").json()
+        assert st["sshStatus"].startswith("Unable to connect to node. Error:")
+        assert "Permission denied" in st["sshStatus"]
+    finally:
+        os.rmdir(job_dir)
+        sshd.stop()
