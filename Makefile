@@ -7,15 +7,25 @@ PYTHON     := /usr/bin/python3
 PYTEST     := $(PYTHON) -m pytest
 DEPS       := packaging/debian-deps.txt
 FUZZ_SECONDS ?= 30
+S3RVER     := tests/.s3rver/node_modules/.bin/s3rver
 SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
 
-.PHONY: all deps build run test unit fuzz-replay integration asan fuzz format format-check lint \
-        bench clean
+.PHONY: all deps test-deps build run test unit fuzz-replay integration asan fuzz format \
+        format-check lint bench clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh $(DEPS)
+
+# Peers of the integration tests that Debian does not package: s3rver (an S3 server, in Node),
+# installed once into the git-ignored tests/.s3rver. An npm already on PATH (e.g. NodeSource's
+# Node) is used as is; otherwise Debian's npm (which brings nodejs) is installed.
+test-deps: deps $(S3RVER)
+
+$(S3RVER):
+	@command -v npm >/dev/null 2>&1 || echo npm | scripts/install-deps.sh /dev/stdin
+	npm install --no-audit --no-fund --prefix tests/.s3rver s3rver@3.7.1
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD)
@@ -32,7 +42,7 @@ unit: build
 fuzz-replay: build
 	meson test -C $(BUILD) --suite fuzz --print-errorlogs
 
-integration: build
+integration: build $(S3RVER)
 	IMGD_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/integration
 
 test: build unit fuzz-replay integration
@@ -41,7 +51,7 @@ $(ASAN_BUILD)/build.ninja:
 	CC=clang meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false \
 	    -Dbuildtype=debug
 
-asan: deps $(ASAN_BUILD)/build.ninja
+asan: deps $(S3RVER) $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
