@@ -204,7 +204,7 @@ static int s3_perform(s3_backend *b, const s3_req *q, s3_call *c, imgd_error **e
         snprintf(line, sizeof line, "x-amz-copy-source: %s", q->copy_source);
         headers = curl_slist_append(headers, line);
     }
-    headers = curl_slist_append(headers, "Expect:");
+    /* no "Expect:" to switch 100-continue off: curl would sign that header, not send it */
     c->max_body = q->max_body ? q->max_body : 1u << 20;
     c->fd = q->fd;
     c->remaining = q->fd_len;
