@@ -149,7 +149,7 @@ static void probe(const imgd_config *cfg, const char *xname, node_status *st)
     else
         snprintf(known, sizeof known, "UserKnownHostsFile=%s/ims_known_hosts", cfg->state_dir);
     char ssh[4096];
-    if (imgd_system_find_executable(ssh, sizeof ssh, "ssh") < 0) {
+    if (imgd_find_executable(ssh, sizeof ssh, "ssh") < 0) {
         snprintf(st->ssh, sizeof st->ssh,
                  "Unable to connect to node. Error: no ssh client (openssh-client) on this host");
         return;

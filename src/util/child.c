@@ -301,3 +301,28 @@ int imgd_run(imgd_run_result *out, const imgd_run_opts *o, imgd_error **err)
     imgd_buf_dispose(&sinks[1].buf);
     return rc;
 }
+
+int imgd_find_executable(char *out, size_t len, const char *name)
+{
+    if (!name || !*name)
+        return -ENOENT;
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) < 0)
+            return -ENOENT;
+        snprintf(out, len, "%s", name);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const char *p = path; *p;) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > 0 && (size_t)snprintf(out, len, "%.*s/%s", (int)n, p, name) < len &&
+            access(out, X_OK) == 0)
+            return 0;
+        p += n + (end ? 1 : 0);
+    }
+    out[0] = '\0';
+    return -ENOENT;
+}

@@ -60,3 +60,7 @@ int imgd_run(imgd_run_result *out, const imgd_run_opts *opts, imgd_error **err);
 
 /* "exited with status 3", "killed by signal 9": a waitpid status in words. */
 const char *imgd_wait_status_describe(char *buf, size_t len, int status);
+
+/* Find an executable by name in PATH (the usual default when PATH is unset), or check an
+ * absolute or relative path. Writes the resolved path into out. Returns 0 or -ENOENT. */
+int imgd_find_executable(char *out, size_t len, const char *name);

@@ -97,7 +97,7 @@ int imgd_runtime_new(imgd_runtime **out, const imgd_config *cfg, imgd_db *db, im
     /* Each monitor detaches with a double fork; as the subreaper, imgd becomes its parent and
      * reaps it, instead of leaving that to an init that may not reap (a container's, a VM's). */
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
-    if (imgd_system_find_executable(rt->runtime_path, sizeof rt->runtime_path, cfg->runtime) < 0)
+    if (imgd_find_executable(rt->runtime_path, sizeof rt->runtime_path, cfg->runtime) < 0)
         rt->runtime_path[0] = '\0';
     find_monitor(rt->monitor_path, sizeof rt->monitor_path);
     rt->private_cgroup = rt->runtime_path[0] && needs_private_cgroup(rt->runtime_path);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/child.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/timeutil.h"
@@ -57,31 +58,6 @@ uint64_t imgd_system_started_usec(const imgd_system *sys)
     return sys->started_real;
 }
 
-int imgd_system_find_executable(char *out, size_t len, const char *name)
-{
-    if (!name || !*name)
-        return -ENOENT;
-    if (strchr(name, '/')) {
-        if (access(name, X_OK) < 0)
-            return -ENOENT;
-        snprintf(out, len, "%s", name);
-        return 0;
-    }
-    const char *path = getenv("PATH");
-    if (!path || !*path)
-        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for (const char *p = path; *p;) {
-        const char *end = strchr(p, ':');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > 0 && (size_t)snprintf(out, len, "%.*s/%s", (int)n, p, name) < len &&
-            access(out, X_OK) == 0)
-            return 0;
-        p += n + (end ? 1 : 0);
-    }
-    out[0] = '\0';
-    return -ENOENT;
-}
-
 static void component_set(imgd_component_state *c, imgd_error *e)
 {
     c->ok = e == NULL;
@@ -97,8 +73,7 @@ static void probe(imgd_system *sys, imgd_health *h)
     component_set(&h->db, db_err);
     (void)imgd_dir_check_writable(sys->cfg->state_dir, &store_err);
     component_set(&h->store, store_err);
-    if (imgd_system_find_executable(h->runtime_path, sizeof(h->runtime_path), sys->cfg->runtime) ==
-        0) {
+    if (imgd_find_executable(h->runtime_path, sizeof(h->runtime_path), sys->cfg->runtime) == 0) {
         h->runtime.ok = true;
         snprintf(h->runtime.detail, sizeof(h->runtime.detail), "ok");
     } else {

@@ -43,7 +43,3 @@ uint64_t imgd_system_started_usec(const imgd_system *sys);
 
 /* Number of threads of this process, or -1 when /proc is unreadable. */
 int imgd_system_thread_count(void);
-
-/* Find an executable by name in PATH (or check an absolute path). Writes the resolved path into
- * out. Returns 0 or -ENOENT. Pure apart from access(2). */
-int imgd_system_find_executable(char *out, size_t len, const char *name);
