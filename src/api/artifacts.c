@@ -158,6 +158,11 @@ int artifacts_get(imgd_request *req, imgd_response *resp, imgd_error **err)
                                  imgd_req_param(req, "key"), &fd, &url, &info, err);
     if (r < 0)
         return r;
+    if (url && !strcmp(req->method, "HEAD")) {
+        /* a URL presigned for GET would not do for HEAD: answer from S3's HEAD */
+        r = imgd_resp_file(resp, 200, "application/octet-stream", -1, info.size);
+        return r < 0 ? r : info_headers(resp, &info);
+    }
     if (url) {
         r = imgd_resp_text(resp, 307, NULL, "", 0);
         if (r == 0)

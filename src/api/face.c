@@ -116,6 +116,8 @@ unsigned imgd_face_status(imgd_face face, int code)
         return 503;
     case EBADMSG:
         return 422;
+    case EREMOTEIO:
+        return 502; /* a service imgd depends on (S3) failed it */
     default:
         return 500;
     }

@@ -111,7 +111,7 @@ int imgd_resp_file(imgd_response *resp, unsigned status, const char *content_typ
     free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;
-    if (resp->has_file)
+    if (resp->has_file && resp->file_fd >= 0)
         close(resp->file_fd);
     resp->has_file = true;
     resp->file_fd = fd;
@@ -123,7 +123,7 @@ int imgd_resp_file(imgd_response *resp, unsigned status, const char *content_typ
 
 void imgd_resp_dispose(imgd_response *resp)
 {
-    if (resp->has_file)
+    if (resp->has_file && resp->file_fd >= 0)
         close(resp->file_fd);
     if (resp->job && resp->job->free_arg)
         resp->job->free_arg(resp->job->arg); /* a job that never started */

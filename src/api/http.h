@@ -168,7 +168,8 @@ int imgd_resp_header(imgd_response *resp, const char *name, const char *value);
 int imgd_resp_job(imgd_response *resp, const imgd_job_spec *spec);
 
 /* Answer with the first size bytes of an open file (sent by the kernel, never copied through
- * memory). Takes ownership of fd, closed even on failure. Returns 0. */
+ * memory). Takes ownership of fd, closed even on failure. fd -1 answers a HEAD request: the
+ * length of a body that is not sent. Returns 0. */
 int imgd_resp_file(imgd_response *resp, unsigned status, const char *content_type, int fd,
                    uint64_t size);
 

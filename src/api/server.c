@@ -157,11 +157,20 @@ static size_t conn_lookup_all(void *conn, const char *key, const char **out, siz
     return v.n;
 }
 
+static ssize_t no_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls, (void)pos, (void)buf, (void)max;
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static enum MHD_Result send_response(request_state *rs)
 {
     imgd_response *resp = &rs->resp;
     struct MHD_Response *r;
-    if (resp->has_file) {
+    if (resp->has_file && resp->file_fd < 0) {
+        /* HEAD of an object held elsewhere: its length, and no body to read */
+        r = MHD_create_response_from_callback(resp->file_size, 4096, no_body_reader, NULL, NULL);
+    } else if (resp->has_file) {
         r = MHD_create_response_from_fd64(resp->file_size, resp->file_fd);
         if (r)
             resp->has_file = false; /* MHD closes it now */

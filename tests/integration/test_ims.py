@@ -520,12 +520,16 @@ def test_artifacts_put_get_head_delete(ims):
         assert json.loads(r.read())["success"] is False
         conn.close()
     assert ims.request("PUT", "/artifacts/boot-images/a/b", data=b"x").status_code == 409
+    r = ims.request("PUT", "/artifacts/no-such-bucket/x", data=b"x")
+    assert r.status_code == 404 and "no bucket" in r.json()["error"]["message"]
     assert ims.request("DELETE", "/artifacts/boot-images/a/b/c.bin").status_code == 204
     assert ims.request("DELETE", "/artifacts/boot-images/a/b/c.bin").status_code == 404
     assert ims.get("/artifacts/boot-images/a/b/c.bin").status_code == 404
     # nothing of an object stays on disk, no staging file either
     left = [p for p in (ims.state_dir / "artifacts").rglob("*") if p.is_file()]
     assert left == []
+    assert sorted(p.name for p in (ims.state_dir / "artifacts").iterdir()) == [
+        ".staging", "boot-images", "ims"]
 
 
 def test_concurrent_creates_lose_nothing(ims):

@@ -56,6 +56,9 @@ def test_objects_go_to_s3_signed(ims_s3):
     url = r.headers["Location"]
     assert "X-Amz-Signature=" in url and url.startswith(s3.endpoint)
     assert requests.get(url, timeout=10).content == b"payload"
+    h = d.request("HEAD", f"/artifacts/boot-images/{key}")
+    assert h.status_code == 200 and h.headers["Content-Length"] == "7"
+    assert h.headers["ETag"] == f'"{md5}"'
     assert s3.proxy.rejected == []
     sig = url[-1]
     tampered = url[:-1] + ("0" if sig != "0" else "1")
@@ -138,7 +141,8 @@ def test_wrong_secret_is_refused_by_s3(s3, imgd_factory):
     d = imgd_factory(env={"S3_ENDPOINT": s3.endpoint, "S3_ACCESS_KEY": s3.access_key,
                           "S3_SECRET_KEY": "not-the-secret"})
     r = d.request("PUT", f"/artifacts/ims/{uuid.uuid4()}", data=b"x")
-    assert r.status_code == 403 and r.json()["success"] is False
+    assert r.status_code == 502 and r.json()["success"] is False
+    assert "S3" in r.json()["error"]["message"]
     assert s3.proxy.rejected and "SignatureDoesNotMatch" in s3.proxy.rejected[0].reason
     # the secret never shows in the answer or the log
     assert "not-the-secret" not in r.text and "not-the-secret" not in d.log()

@@ -189,9 +189,12 @@ static int meta_exec(imgd_artifacts *a, const char *sql, const char *bucket, con
 static int fs_parent(imgd_artifacts *a, const char *bucket, const char *key, bool create,
                      const char **base, imgd_error **err)
 {
-    if (create && mkdirat(a->root_fd, bucket, 0755) < 0 && errno != EEXIST)
-        return imgd_error_errno(err, errno, "create bucket directory '%s'", bucket);
     int fd = imgd_open_in_root(a->root_fd, bucket, O_RDONLY | O_DIRECTORY, true);
+    if (fd == -ENOENT && create)
+        return imgd_error_set(err, ENOENT,
+                              "no bucket '%s' (a bucket is a directory of artifacts_dir; imgd "
+                              "makes those of s3_ims_bucket and s3_boot_images_bucket)",
+                              bucket);
     if (fd < 0)
         return fd == -ENOENT ? imgd_error_set(err, ENOENT, "no object %s/%s", bucket, key)
                              : imgd_error_errno(err, -fd, "open bucket '%s'", bucket);
@@ -269,6 +272,16 @@ int imgd_artifacts_open(imgd_artifacts **out, const imgd_config *cfg, imgd_db *d
         a->tmp_fd = open(a->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (a->root_fd < 0 || a->tmp_fd < 0)
             r = imgd_error_errno(err, errno, "open artifacts directory '%s'", a->root);
+    }
+    /* the buckets IMS uses exist from the start, as they would in S3 */
+    const char *buckets[] = {cfg->s3_ims_bucket, cfg->s3_boot_images_bucket};
+    for (size_t i = 0; r == 0 && i < 2; i++) {
+        if (!buckets[i] || imgd_artifacts_check_name(buckets[i], NULL, err) < 0) {
+            r = imgd_error_prefix(err, "s3_ims_bucket / s3_boot_images_bucket");
+            break;
+        }
+        if (mkdirat(a->root_fd, buckets[i], 0755) < 0 && errno != EEXIST)
+            r = imgd_error_errno(err, errno, "create bucket directory '%s'", buckets[i]);
     }
     /* staging files left by a crash are never objects */
     if (r == 0) {

@@ -247,14 +247,15 @@ static int s3_perform(s3_backend *b, const s3_req *q, s3_call *c, imgd_error **e
         return imgd_error_set(err, EFBIG, "S3 object %s/%s is larger than %zu bytes", q->bucket,
                               q->key ? q->key : "", c->max_body);
     if (rc != CURLE_OK)
-        return imgd_error_set(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EHOSTUNREACH,
+        return imgd_error_set(err, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : EREMOTEIO,
                               "S3 %s %s/%s: %s", q->method, q->bucket, q->key ? q->key : "",
                               curl_easy_strerror(rc));
     if (c->status >= 200 && c->status < 300)
         return 0;
     char code[128];
     s3_error_text(code, sizeof code, c->body.data);
-    int e = c->status == 404 ? ENOENT : c->status == 403 ? EACCES : EIO;
+    /* the service refusing imgd (a wrong secret, a clock off) is not the client's fault: 502 */
+    int e = c->status == 404 ? ENOENT : EREMOTEIO;
     return imgd_error_set(err, e, "S3 %s %s/%s: HTTP %ld (%s)", q->method, q->bucket,
                           q->key ? q->key : "", c->status, c->status == 404 ? "not found" : code);
 }
