@@ -33,6 +33,7 @@ typedef struct client_buf {
     bool too_big;
     imgd_client_line_fn on_line; /* NULL for a buffered request */
     void *line_ctx;
+    bool no_deadline; /* an upload: bounded by stalls, as a stream, not by timeout_sec */
     CURL *curl;
     int lines;            /* streams: -1 until the first bytes, then 1 (lines) or 0 (buffered) */
     int line_r;           /* what on_line returned when it ended the request */
@@ -240,12 +241,18 @@ static int client_setup(const imgd_client *c, CURL *curl, client_buf *buf, char 
     bad |= curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
     /* a reference such as "a/../b" must reach imgd as typed, not as another path */
     bad |= curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK;
-    if (buf->on_line) {
+    if (buf->on_line || buf->no_deadline) {
         /* at least one byte per second over curl's window: a silence of the whole stall time */
         bad |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, c->timeout_sec) != CURLE_OK;
         bad |= curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
         bad |= curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, client_stall_sec(c)) != CURLE_OK;
+    }
+    if (buf->on_line) {
         bad |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_on_stream) != CURLE_OK;
+    } else if (buf->no_deadline) {
+        bad |= curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                                (curl_off_t)IMGD_CLIENT_MAX_BODY) != CURLE_OK;
+        bad |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_on_data) != CURLE_OK;
     } else {
         bad |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, c->timeout_sec) != CURLE_OK;
         bad |= curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
@@ -322,6 +329,11 @@ static int client_transport_error(const imgd_client *c, CURL *curl, CURLcode rc,
     if (rc == CURLE_OPERATION_TIMEDOUT && buf->on_line && buf->lines >= 0)
         return imgd_error_set(err, ETIMEDOUT, "imgd at %s sent nothing for %ld s", c->target,
                               client_stall_sec(c));
+    curl_off_t connected = 0;
+    if (rc == CURLE_OPERATION_TIMEDOUT && buf->no_deadline &&
+        curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected) == CURLE_OK && connected > 0)
+        return imgd_error_set(err, ETIMEDOUT, "no data moved to or from imgd at %s for %ld s",
+                              c->target, client_stall_sec(c));
     if (rc == CURLE_OPERATION_TIMEDOUT)
         return imgd_error_set(err, ETIMEDOUT, "imgd at %s did not answer within %ld s", c->target,
                               c->timeout_sec);
@@ -447,6 +459,59 @@ int imgd_client_stream(imgd_client_response *out, imgd_client *c, const char *me
     int r = client_perform(out, c, method, path, body, accept, &buf, err);
     imgd_error_free(buf.line_err);
     return r;
+}
+
+/* The body of an upload, handed to curl piece by piece. */
+typedef struct client_upload {
+    imgd_client_read_fn read;
+    void *ctx;
+    int r;           /* what read returned when it ended the request */
+    imgd_error *err; /* owned; its error */
+} client_upload;
+
+static size_t client_on_read(char *data, size_t size, size_t nitems, void *userdata)
+{
+    client_upload *up = userdata;
+    ssize_t n = up->read(up->ctx, data, size * nitems, &up->err);
+    if (n >= 0)
+        return (size_t)n;
+    up->r = (int)n;
+    return CURL_READFUNC_ABORT;
+}
+
+int imgd_client_upload(imgd_client_response *out, imgd_client *c, const char *method,
+                       const char *path, const char *content_type, uint64_t length,
+                       imgd_client_read_fn read, void *ctx, imgd_error **err)
+{
+    assert(read && content_type);
+    client_buf buf = {.lines = -1, .no_deadline = true};
+    client_upload up = {.read = read, .ctx = ctx};
+    _cleanup_(client_xfer_dispose) client_xfer x = {.buf = &buf};
+    _cleanup_free_ char *type_line = NULL;
+    int r = client_xfer_start(&x, c, method, path, NULL, "application/json", err);
+    if (r < 0)
+        return r;
+    if (asprintf(&type_line, "Content-Type: %s", content_type) < 0) {
+        type_line = NULL; /* undefined after a failed asprintf */
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    }
+    bool bad = client_header_add(&x.headers, type_line) < 0;
+    bad = bad || curl_easy_setopt(x.curl, CURLOPT_HTTPHEADER, x.headers) != CURLE_OK;
+    bad = bad || curl_easy_setopt(x.curl, CURLOPT_UPLOAD, 1L) != CURLE_OK;
+    bad = bad || curl_easy_setopt(x.curl, CURLOPT_READFUNCTION, client_on_read) != CURLE_OK;
+    bad = bad || curl_easy_setopt(x.curl, CURLOPT_READDATA, &up) != CURLE_OK;
+    bad = bad || curl_easy_setopt(x.curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)length) != CURLE_OK;
+    if (bad)
+        return imgd_error_set(err, ENOMEM, "cannot set up a request to imgd at %s", c->target);
+    CURLcode rc = curl_easy_perform(x.curl);
+    if (up.r < 0) { /* read ended the request */
+        if (err && !*err)
+            *err = TAKE_PTR(up.err);
+        imgd_error_free(up.err);
+        return up.r;
+    }
+    imgd_error_free(up.err);
+    return client_xfer_finish(out, &x, c, rc, err);
 }
 
 /* Copy at most max bytes of s, cut at a UTF-8 character boundary, with control characters

@@ -9,6 +9,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "util/error.h"
 
@@ -81,6 +83,21 @@ typedef int (*imgd_client_line_fn)(void *ctx, const char *line, size_t len, imgd
 int imgd_client_stream(imgd_client_response *out, imgd_client *c, const char *method,
                        const char *path, const json_t *body, const char *accept,
                        imgd_client_line_fn on_line, void *ctx, imgd_error **err);
+
+/* Supplies the body of an upload: copy at most size bytes into buf. Returns how many were copied
+ * (0 only once the whole body is given), or a negative errno with *err filled to end the request
+ * with that error. */
+typedef ssize_t (*imgd_client_read_fn)(void *ctx, char *buf, size_t size, imgd_error **err);
+
+/* Send a request whose body, exactly length bytes of type content_type, comes from read piece by
+ * piece while it is sent (a multi-GiB file is never held in memory), and collect the answer as
+ * imgd_client_request() does. No time limits the whole request: timeout_sec bounds connecting,
+ * and a transfer in which no byte moves for max(IMGD_CLIENT_STALL_SEC, timeout_sec) seconds fails
+ * with -ETIMEDOUT. When read fails, returns its error. Other errors as for
+ * imgd_client_request(). */
+int imgd_client_upload(imgd_client_response *out, imgd_client *c, const char *method,
+                       const char *path, const char *content_type, uint64_t length,
+                       imgd_client_read_fn read, void *ctx, imgd_error **err);
 
 /* One request of imgd_client_request_all(): the caller fills client, method and path; the call
  * fills r and either response (r == 0) or err (r < 0). */

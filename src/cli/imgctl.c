@@ -4,7 +4,8 @@
  * client.h and prints the answer as a table or as JSON. The image commands live in images.c,
  * get (the inventory lists, also from several nodes) in get.c, the container commands (which
  * parse the options after their command word themselves) in containers.c, the boot-image
- * commands on the ImageAPI face (which do so too) in deploy.c.
+ * commands on the ImageAPI face (which do so too) in deploy.c, the IMS commands ("ims RESOURCE
+ * VERB", which do so too) in ims.c.
  *
  * Exit status: 0 success, 1 no answer or an error answer from imgd, 2 usage error. */
 #include <curl/curl.h>
@@ -23,6 +24,7 @@
 #include "deploy.h"
 #include "get.h"
 #include "images.h"
+#include "ims.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -631,6 +633,47 @@ static void cli_usage(FILE *f)
           "                      at most SEC for that, default --timeout), remove it and the\n"
           "                      chain it was deployed on, and print NAME\n"
           "\n"
+          "IMS commands, on imgd's IMS face (/v3) and its artifact store (their options follow\n"
+          "the verb; -o json prints imgd's answers, a create the record it made):\n"
+          "  ims public-keys create NAME (--key-file FILE | --key 'TYPE KEY [COMMENT]')\n"
+          "                      register an SSH public key for IMS jobs; prints its ID\n"
+          "  ims public-keys list\n"
+          "                      list the public keys: ID, NAME, CREATED, KEY\n"
+          "  ims public-keys delete ID\n"
+          "                      delete a public key\n"
+          "  ims recipes create NAME --from DIR|FILE.tgz [--type kiwi-ng|packer]\n"
+          "      [--distro sles15|sles12|centos7] [--arch x86_64|aarch64] [--bucket B]\n"
+          "                      make a recipe record (type kiwi-ng and distro sles15 unless\n"
+          "                      given), upload the gzipped tar (a DIR is packed with tar) to\n"
+          "                      B/recipes/ID/recipe.tar.gz (B: ims) and link the record to\n"
+          "                      it; prints its ID. When a step fails the record is removed\n"
+          "  ims recipes list    list the recipes: ID, NAME, TYPE, DISTRO, ARCH, CREATED, LINK\n"
+          "  ims images create NAME --rootfs DIR|FILE.squashfs [--kernel FILE] [--initrd FILE]\n"
+          "      [--boot-parameters FILE] [--arch x86_64|aarch64] [--bucket B]\n"
+          "                      make an image record, upload its files to B/ID/rootfs, kernel,\n"
+          "                      initrd and boot_parameters (B: boot-images), then a manifest\n"
+          "                      of them with their md5s to B/ID/manifest.json, and link the\n"
+          "                      record to it; prints its ID. A DIR is packed with mksquashfs\n"
+          "                      (zstd) in $TMPDIR (default /tmp). When a step fails the record\n"
+          "                      and what was uploaded are removed\n"
+          "  ims images list [--deleted]\n"
+          "                      list the images: ID, NAME, ARCH, CREATED, MANIFEST (--deleted:\n"
+          "                      the deleted ones, with DELETED instead of MANIFEST)\n"
+          "  ims images get [--deleted] ID\n"
+          "                      show one image as list does\n"
+          "  ims images delete ID\n"
+          "                      delete an image; it can be restored until it is purged\n"
+          "  ims images restore ID\n"
+          "                      bring a deleted image back, with the same ID\n"
+          "  ims images purge ID remove a deleted image and its files for good\n"
+          "  ims jobs list       list the jobs: ID, TYPE, STATUS, ARTIFACT, RESULT, CREATED\n"
+          "  ims jobs get ID     show one job as list does\n"
+          "  ims jobs delete ID\n"
+          "  ims jobs delete --all | [--status S[,S]...] [--type create|customize] [--age AGE]\n"
+          "                      delete a job, or every job (--all) or those of the given\n"
+          "                      statuses, type, and created more than AGE ago (2w, 3d, 6h,\n"
+          "                      30m, 1d6h)\n"
+          "\n"
           "Options:\n"
           "  -s, --server URL    imgd to talk to: http://HOST:PORT, https://HOST:PORT or\n"
           "                      unix:///PATH (default: $IMGCTL_SERVER, then the config files,\n"
@@ -641,8 +684,9 @@ static void cli_usage(FILE *f)
           "      --cert FILE     client certificate (PEM) for https\n"
           "      --key FILE      private key of --cert\n"
           "  -k, --insecure      do not verify the https server's certificate\n"
-          "      --timeout SEC   give up on a request after SEC seconds (default 30); pull:\n"
-          "                      on connecting, and when no progress came for 300 s or SEC\n"
+          "      --timeout SEC   give up on a request after SEC seconds (default 30); pull\n"
+          "                      and the uploads of ims ... create: on connecting, and when no\n"
+          "                      progress came for 300 s or SEC\n"
           "  -o, --output FMT    table (default) or json; get: also csv (one list: local or\n"
           "                      harbor), whose local header serves as imgd's ignore file; get's\n"
           "                      json and that of the container commands is imgd's answer\n"
@@ -842,7 +886,8 @@ static int cli_parse(cli_args *a, int argc, char **argv)
     int r = cli_parse_options(a, argc, argv, "+:s:ko:hqf");
     bool container =
         r < 0 && optind < argc &&
-        (imgd_cli_container_command_is(argv[optind]) || imgd_cli_deploy_command_is(argv[optind]));
+        (imgd_cli_container_command_is(argv[optind]) || imgd_cli_deploy_command_is(argv[optind]) ||
+         imgd_cli_ims_command_is(argv[optind]));
     if (r < 0 && !container)
         r = cli_parse_options(a, argc, argv, ":s:ko:hqf");
     if (r >= 0)
@@ -938,7 +983,7 @@ static int cli_run_get(const cli_args *a)
     return imgd_cli_get(&ga);
 }
 
-/* A container or boot-image command: imgctl's options before it, its own after it. */
+/* A container, boot-image or IMS command: imgctl's options before it, its own after it. */
 static int cli_run_container(const cli_args *a)
 {
     const char *refused = cli_image_option_refused(a, 0);
@@ -961,6 +1006,8 @@ static int cli_run_container(const cli_args *a)
     };
     if (imgd_cli_deploy_command_is(a->words[0]))
         return imgd_cli_deploy_main(&ca);
+    if (imgd_cli_ims_command_is(a->words[0]))
+        return imgd_cli_ims_main(&ca);
     return imgd_cli_container_main(&ca);
 }
 
@@ -973,7 +1020,8 @@ static int cli_dispatch(const cli_args *a)
     }
     if (strcmp(cmd, "get") == 0)
         return cli_run_get(a);
-    if (imgd_cli_container_command_is(cmd) || imgd_cli_deploy_command_is(cmd))
+    if (imgd_cli_container_command_is(cmd) || imgd_cli_deploy_command_is(cmd) ||
+        imgd_cli_ims_command_is(cmd))
         return cli_run_container(a);
     const imgd_cli_image_command *ic = imgd_cli_image_command_find(cmd);
     if (ic)
