@@ -392,52 +392,6 @@ int ims_jobs_delete(imgd_request *req, imgd_response *resp, imgd_error **err)
     return imgd_resp_text(resp, 204, NULL, "", 0);
 }
 
-/* Seconds in an age such as "2w", "3d", "6h", "30m" or "1d6h" (a unit may be spelt out: "2weeks",
- * "3 days" without the space). -1 when it is not one. */
-static int64_t parse_age(const char *s)
-{
-    int64_t total = 0;
-    bool any = false;
-    while (*s) {
-        if (!isdigit((unsigned char)*s))
-            return -1;
-        int64_t n = 0;
-        while (isdigit((unsigned char)*s)) {
-            n = n * 10 + (*s++ - '0');
-            if (n > 100000000)
-                return -1;
-        }
-        char word[16];
-        size_t w = 0;
-        while (isalpha((unsigned char)*s) && w < sizeof word - 1)
-            word[w++] = (char)tolower((unsigned char)*s++);
-        word[w] = '\0';
-        if (isalpha((unsigned char)*s) || w == 0)
-            return -1;
-        static const struct {
-            const char *name;
-            int64_t seconds;
-        } units[] = {
-            {"weeks", 604800}, {"days", 86400}, {"hours", 3600}, {"minutes", 60}, {"mins", 60}};
-        int64_t unit = 0;
-        for (size_t i = 0; i < sizeof units / sizeof units[0] && !unit; i++) {
-            size_t len = strlen(units[i].name);
-            if (!strncmp(units[i].name, word, w) && w <= len &&
-                (w == 1 || w >= 3 || !strcmp(word, "wk") || !strcmp(word, "hr")))
-                unit = units[i].seconds;
-        }
-        if (!unit && (!strcmp(word, "wk") || !strcmp(word, "wks")))
-            unit = 604800;
-        if (!unit && (!strcmp(word, "hr") || !strcmp(word, "hrs")))
-            unit = 3600;
-        if (!unit)
-            return -1;
-        total += n * unit;
-        any = true;
-    }
-    return any ? total : -1;
-}
-
 static int unsupported(imgd_response *resp, const char *what, const char *value)
 {
     char title[600];
@@ -470,7 +424,7 @@ int ims_jobs_delete_all(imgd_request *req, imgd_response *resp, imgd_error **err
     if (type && *type && strcmp(type, "create") != 0 && strcmp(type, "customize") != 0)
         return unsupported(resp, "job_type", type);
     const char *age = imgd_req_query(req, "age");
-    int64_t age_s = age ? parse_age(age) : 0;
+    int64_t age_s = age ? ims_parse_age(age) : 0;
     if (age_s < 0)
         return unsupported(resp, "age", age);
     uint64_t before = imgd_now_realtime_usec() - (uint64_t)age_s * 1000000u;

@@ -158,6 +158,52 @@ uint64_t ims_now(char out[40])
     return usec;
 }
 
+/* ---- ages ---- */
+
+int64_t ims_parse_age(const char *s)
+{
+    int64_t total = 0;
+    bool any = false;
+    while (*s) {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        int64_t n = 0;
+        while (isdigit((unsigned char)*s)) {
+            n = n * 10 + (*s++ - '0');
+            if (n > 100000000)
+                return -1;
+        }
+        char word[16];
+        size_t w = 0;
+        while (isalpha((unsigned char)*s) && w < sizeof word - 1)
+            word[w++] = (char)tolower((unsigned char)*s++);
+        word[w] = '\0';
+        if (isalpha((unsigned char)*s) || w == 0)
+            return -1;
+        static const struct {
+            const char *name;
+            int64_t seconds;
+        } units[] = {
+            {"weeks", 604800}, {"days", 86400}, {"hours", 3600}, {"minutes", 60}, {"mins", 60}};
+        int64_t unit = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0] && !unit; i++) {
+            size_t len = strlen(units[i].name);
+            if (!strncmp(units[i].name, word, w) && w <= len &&
+                (w == 1 || w >= 3 || !strcmp(word, "wk") || !strcmp(word, "hr")))
+                unit = units[i].seconds;
+        }
+        if (!unit && (!strcmp(word, "wk") || !strcmp(word, "wks")))
+            unit = 604800;
+        if (!unit && (!strcmp(word, "hr") || !strcmp(word, "hrs")))
+            unit = 3600;
+        if (!unit)
+            return -1;
+        total += n * unit;
+        any = true;
+    }
+    return any ? total : -1;
+}
+
 /* ---- fields ---- */
 
 static const char *const truthy[] = {"t", "T", "true", "True", "TRUE", "on", "On", "ON",

@@ -85,3 +85,8 @@ bool ims_uuid_normalize(const char *s, char out[37]);
 
 /* A record timestamp ("2026-11-22T10:25:48.687134", local time) and the usec it is of. */
 uint64_t ims_now(char out[40]);
+
+/* Seconds in a job age of DELETE /jobs: "2w", "3d", "6h", "30m", combined as "1d6h"; a unit may
+ * be spelt out ("2weeks", "3days", "90min"). -1 when it is not one: unlike IMS, which took a
+ * string without a unit as 0 (and so deleted every job), that is refused. */
+int64_t ims_parse_age(const char *s);
