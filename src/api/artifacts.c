@@ -114,8 +114,8 @@ int artifacts_put_stream(imgd_request *req, imgd_body_stream *out, imgd_error **
     upload *u = NULL;
     if (r == 0)
         r = upload_new(req->ctx, &u, err);
-    if (r < 0)
-        return r;
+    if (r < 0 || !u)
+        return r < 0 ? r : -ENOMEM;
     *out = (imgd_body_stream){
         .state = u, .data = upload_data, .finish = upload_finish, .free = upload_free};
     return 0;
@@ -124,11 +124,13 @@ int artifacts_put_stream(imgd_request *req, imgd_body_stream *out, imgd_error **
 /* A body the server buffered (a JSON manifest, or an empty object). */
 int artifacts_put(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    int r = check_names(req, err);
     upload *u = NULL;
+    int r = check_names(req, err);
     if (r == 0)
         r = upload_new(req->ctx, &u, err);
-    if (r == 0 && req->body_len)
+    if (r < 0 || !u)
+        return r < 0 ? r : -ENOMEM;
+    if (req->body_len)
         r = upload_data(u, req->body, req->body_len, err);
     if (r == 0)
         r = upload_finish(u, req, resp, err);

@@ -220,7 +220,7 @@ static void probe(const imgd_config *cfg, const char *xname, node_status *st)
     if (sep1 && sep2 && (!strcmp(st->arch, "aarch64") || !strcmp(st->arch, "x86_64"))) {
         char which[300];
         first_line(which, sizeof which, sep1 + 3 == sep2 ? "" : sep1 + 3);
-        int rc = atoi(sep2 + 2);
+        long rc = strtol(sep2 + 2, NULL, 10);
         if (rc != 0) {
             first_line(line, sizeof line, res.errors);
             snprintf(st->podman, sizeof st->podman,

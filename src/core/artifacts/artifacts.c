@@ -263,10 +263,11 @@ int imgd_artifacts_open(imgd_artifacts **out, const imgd_config *cfg, imgd_db *d
         a->root = NULL;
     if (!a->root || asprintf(&a->tmp_dir, "%s/.staging", a->root) < 0) {
         a->tmp_dir = NULL;
-        r = imgd_error_set(err, ENOMEM, "out of memory");
+        imgd_error_set(err, ENOMEM, "out of memory");
+        imgd_artifacts_free(a);
+        return -ENOMEM;
     }
-    if (r == 0)
-        r = imgd_mkdir_p(a->tmp_dir, 0700, err);
+    r = imgd_mkdir_p(a->tmp_dir, 0700, err);
     if (r == 0) {
         a->root_fd = open(a->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         a->tmp_fd = open(a->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -425,6 +426,8 @@ int imgd_artifacts_put_staged(imgd_artifacts *a, const char *bucket, const char 
 {
     imgd_artifact_info in = {0};
     struct stat st;
+    if (!path)
+        return imgd_error_set(err, EINVAL, "no staging file");
     int r = imgd_artifacts_check_name(bucket, key, err);
     if (r == 0 && stat(path, &st) < 0)
         r = imgd_error_errno(err, errno, "staging file");
@@ -463,8 +466,8 @@ int imgd_artifacts_put(imgd_artifacts *a, const char *bucket, const char *key, c
     int fd = -1;
     _cleanup_free_ char *path = NULL;
     int r = imgd_artifacts_stage(a, &fd, &path, err);
-    if (r < 0)
-        return r;
+    if (r < 0 || !path)
+        return r < 0 ? r : -EIO;
     r = imgd_write_all(fd, data, len);
     close(fd);
     if (r < 0) {
