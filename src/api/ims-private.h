@@ -15,6 +15,12 @@
 /* The stored text of a record as the answer (a newline added). */
 int ims_send_text(imgd_response *resp, unsigned status, const char *text);
 
+/* GET of a collection (its records as a JSON array) and of one record (404 when absent). */
+int ims_send_collection(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,
+                        imgd_error **err);
+int ims_send_one(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,
+                 const char *id, imgd_error **err);
+
 /* 404 with IMS's fixed text. */
 int ims_not_found(imgd_response *resp);
 

@@ -87,22 +87,12 @@ static int bad_request(imgd_response *resp, const char *fmt, const char *arg)
 
 int ims_jobs_list(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    int r = imgd_ims_list_text(req->ctx->db, IMGD_IMS_JOB, false, &text, &len, err);
-    return r < 0 ? r : imgd_resp_text(resp, 200, "application/json", text, len);
+    return ims_send_collection(req, resp, IMGD_IMS_JOB, false, err);
 }
 
 int ims_jobs_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    imgd_ims_record rec = {0};
-    imgd_error *own = NULL;
-    int r = imgd_ims_get(req->ctx->db, IMGD_IMS_JOB, false, imgd_req_param(req, "id"), &rec, &own);
-    if (r < 0)
-        return ims_store_failed(resp, r, err, own);
-    r = ims_send_text(resp, 200, rec.text);
-    imgd_ims_record_dispose(&rec);
-    return r;
+    return ims_send_one(req, resp, IMGD_IMS_JOB, false, imgd_req_param(req, "id"), err);
 }
 
 /* ---- POST ---- */

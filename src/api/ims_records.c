@@ -422,20 +422,21 @@ static imgd_ims_kind path_kind(const imgd_request *req)
 
 /* ---- GET ---- */
 
-static int list_collection(imgd_request *req, imgd_response *resp, bool deleted, imgd_error **err)
+int ims_send_collection(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,
+                        imgd_error **err)
 {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
-    int r = imgd_ims_list_text(req->ctx->db, path_kind(req), deleted, &text, &len, err);
+    int r = imgd_ims_list_text(req->ctx->db, kind, deleted, &text, &len, err);
     return r < 0 ? r : imgd_resp_text(resp, 200, "application/json", text, len);
 }
 
-static int get_one(imgd_request *req, imgd_response *resp, bool deleted, imgd_error **err)
+int ims_send_one(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,
+                 const char *id, imgd_error **err)
 {
     imgd_ims_record rec = {0};
     imgd_error *own = NULL;
-    int r =
-        imgd_ims_get(req->ctx->db, path_kind(req), deleted, imgd_req_param(req, "id"), &rec, &own);
+    int r = imgd_ims_get(req->ctx->db, kind, deleted, id, &rec, &own);
     if (r < 0)
         return ims_store_failed(resp, r, err, own);
     r = ims_send_text(resp, 200, rec.text);
@@ -445,22 +446,22 @@ static int get_one(imgd_request *req, imgd_response *resp, bool deleted, imgd_er
 
 int ims_records_list(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    return list_collection(req, resp, false, err);
+    return ims_send_collection(req, resp, path_kind(req), false, err);
 }
 
 int ims_records_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    return get_one(req, resp, false, err);
+    return ims_send_one(req, resp, path_kind(req), false, imgd_req_param(req, "id"), err);
 }
 
 int ims_deleted_list(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    return list_collection(req, resp, true, err);
+    return ims_send_collection(req, resp, path_kind(req), true, err);
 }
 
 int ims_deleted_get(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
-    return get_one(req, resp, true, err);
+    return ims_send_one(req, resp, path_kind(req), true, imgd_req_param(req, "id"), err);
 }
 
 /* ---- POST ---- */

@@ -273,6 +273,19 @@ static void choices_text(char *out, size_t cap, const char *const *choices)
     }
 }
 
+/* A nested field's outcome: with messages in sub, they go under errors[name] and the loaded
+ * value out is dropped. Steals sub and out. */
+static json_t *nest_errors(json_t *errors, const char *name, json_t *sub, json_t *out)
+{
+    if (json_object_size(sub)) {
+        json_object_set(errors, name, sub);
+        json_decref(out);
+        out = NULL;
+    }
+    json_decref(sub);
+    return out;
+}
+
 /* Check one present value; returns the loaded value or NULL (messages added under name). */
 static json_t *load_field(const ims_field *f, const json_t *v, json_t *errors)
 {
@@ -330,14 +343,7 @@ static json_t *load_field(const ims_field *f, const json_t *v, json_t *errors)
     }
     case IMS_NESTED: {
         json_t *sub = json_object();
-        out = ims_schema_load(f->nested, v, sub);
-        if (json_object_size(sub)) {
-            json_object_set(errors, f->name, sub);
-            json_decref(out);
-            out = NULL;
-        }
-        json_decref(sub);
-        return out;
+        return nest_errors(errors, f->name, sub, ims_schema_load(f->nested, v, sub));
     }
     case IMS_LIST: {
         if (!json_is_array(v)) {
@@ -359,13 +365,7 @@ static json_t *load_field(const ims_field *f, const json_t *v, json_t *errors)
             json_array_append_new(out, loaded ? loaded : json_null());
             json_decref(e);
         }
-        if (json_object_size(sub)) {
-            json_object_set(errors, f->name, sub);
-            json_decref(out);
-            out = NULL;
-        }
-        json_decref(sub);
-        return out;
+        return nest_errors(errors, f->name, sub, out);
     }
     case IMS_ANY:
         return json_incref((json_t *)v);

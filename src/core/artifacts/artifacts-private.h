@@ -22,6 +22,9 @@ struct imgd_artifacts {
     char *staging_dir; /* s3: where uploads are staged before they go up */
 };
 
+/* n bytes as 2n lowercase hex digits and a NUL. */
+void artifacts_hex(char *out, const unsigned char *in, size_t n);
+
 /* md5 of a file, hex. */
 int artifacts_md5_file(const char *path, char out[IMGD_MD5_HEX_LEN + 1], imgd_error **err);
 

@@ -79,7 +79,7 @@ int imgd_artifacts_parse_link(const char *path, char **bucket, char **key, imgd_
 
 /* ---- md5 ---- */
 
-static void hex(char *out, const unsigned char *in, size_t n)
+void artifacts_hex(char *out, const unsigned char *in, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -112,7 +112,7 @@ static int md5_fd(int fd, char out[IMGD_MD5_HEX_LEN + 1], imgd_error **err)
         unsigned char d[16];
         unsigned len = 0;
         EVP_DigestFinal_ex(ctx, d, &len);
-        hex(out, d, 16);
+        artifacts_hex(out, d, 16);
     }
     EVP_MD_CTX_free(ctx);
     return r;

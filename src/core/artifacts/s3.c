@@ -460,16 +460,6 @@ int s3_delete(s3_backend *b, const char *bucket, const char *key, imgd_error **e
 
 /* ---- presigning ---- */
 
-static void hex(char *out, const unsigned char *in, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static void hmac(unsigned char out[32], const void *key, size_t key_len, const char *msg)
 {
     unsigned len = 32;
@@ -504,7 +494,7 @@ int s3_presign(s3_backend *b, const char *method, const char *bucket, const char
     unsigned dl = 0;
     EVP_Digest(creq, strlen(creq), d, &dl, EVP_sha256(), NULL);
     char creq_hex[65];
-    hex(creq_hex, d, 32);
+    artifacts_hex(creq_hex, d, 32);
     _cleanup_free_ char *sts = NULL;
     _cleanup_free_ char *k0 = NULL;
     if (asprintf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/s3/aws4_request\n%s", stamp, date, b->region,
@@ -519,7 +509,7 @@ int s3_presign(s3_backend *b, const char *method, const char *bucket, const char
     hmac(k4, k3, 32, "aws4_request");
     hmac(sig, k4, 32, sts);
     char sig_hex[65];
-    hex(sig_hex, sig, 32);
+    artifacts_hex(sig_hex, sig, 32);
     explicit_bzero(k4, sizeof k4);
     if (asprintf(url, "%s%s?%s&X-Amz-Signature=%s", b->endpoint, path, query, sig_hex) < 0)
         return imgd_error_set(err, ENOMEM, "out of memory");
