@@ -434,14 +434,10 @@ int ims_send_collection(imgd_request *req, imgd_response *resp, imgd_ims_kind ki
 int ims_send_one(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,
                  const char *id, imgd_error **err)
 {
-    imgd_ims_record rec = {0};
+    _cleanup_free_ char *text = NULL;
     imgd_error *own = NULL;
-    int r = imgd_ims_get(req->ctx->db, kind, deleted, id, &rec, &own);
-    if (r < 0)
-        return ims_store_failed(resp, r, err, own);
-    r = ims_send_text(resp, 200, rec.text);
-    imgd_ims_record_dispose(&rec);
-    return r;
+    int r = imgd_ims_get_text(req->ctx->db, kind, deleted, id, &text, &own);
+    return r < 0 ? ims_store_failed(resp, r, err, own) : ims_send_text(resp, 200, text);
 }
 
 int ims_records_list(imgd_request *req, imgd_response *resp, imgd_error **err)

@@ -188,6 +188,34 @@ int imgd_ims_get(imgd_db *db, imgd_ims_kind kind, bool deleted, const char *id,
     return r;
 }
 
+int imgd_ims_get_text(imgd_db *db, imgd_ims_kind kind, bool deleted, const char *id, char **out,
+                      imgd_error **err)
+{
+    sqlite3 *conn = imgd_db_acquire(db);
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = prepare(conn, &st,
+                    "SELECT body FROM ims_records WHERE kind = ?1 AND id = ?2 AND deleted = ?3",
+                    err);
+    if (r == 0) {
+        sqlite3_bind_int(st, 1, (int)kind);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, deleted);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *text = (const char *)sqlite3_column_text(st, 0);
+            *out = strdup(text ? text : "");
+            if (!*out)
+                r = imgd_error_set(err, ENOMEM, "out of memory");
+        } else if (rc == SQLITE_DONE) {
+            r = imgd_error_set(err, ENOENT, "no %s %s", kind_names[kind], id);
+        } else {
+            r = db_fail(err, conn, rc, "read");
+        }
+    }
+    imgd_db_release(db);
+    return r;
+}
+
 /* Under the lock: -EEXIST with *conflict when another live record of kind holds path. */
 static int check_link(sqlite3 *conn, imgd_ims_kind kind, const char *id, const char *path,
                       char **conflict, imgd_error **err)

@@ -55,6 +55,10 @@ int imgd_ims_list(imgd_db *db, imgd_ims_kind kind, bool deleted, imgd_ims_record
 int imgd_ims_get(imgd_db *db, imgd_ims_kind kind, bool deleted, const char *id,
                  imgd_ims_record *out, imgd_error **err);
 
+/* The stored text of one record (caller frees), without decoding it: what GET answers. */
+int imgd_ims_get_text(imgd_db *db, imgd_ims_kind kind, bool deleted, const char *id, char **out,
+                      imgd_error **err);
+
 /* Add a record (live unless deleted). With replace, a record with the same id is overwritten
  * (remote build nodes); otherwise that is -EEXIST. A live record whose link.path is held by another
  * live record of the kind is -EEXIST with *conflict set to that record's id (caller frees). */
