@@ -94,6 +94,7 @@ bench: build
 	bench/inventory/run.sh
 	bench/containers/run.sh
 	bench/deploy/run.sh
+	bench/ims/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
