@@ -22,6 +22,8 @@ static const struct {
     {"/apis/ims", IMGD_FACE_IMS},
     {"/v2", IMGD_FACE_IMS},
     {"/v3", IMGD_FACE_IMS},
+    {"/version", IMGD_FACE_IMS},
+    {"/healthz", IMGD_FACE_IMS},
     {"/artifacts", IMGD_FACE_NATIVE},
     {"/metrics", IMGD_FACE_OPS},
     {"/openapi.json", IMGD_FACE_OPS},

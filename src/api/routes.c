@@ -149,6 +149,11 @@ static const imgd_route routes[] = {
     ROUTE("GET", "/apis/ims/version", ims_version_get, IMGD_FACE_IMS, "IMS version"),
     ROUTE("GET", "/apis/ims/healthz/live", ims_healthz_live_get, IMGD_FACE_IMS, "IMS liveness"),
     ROUTE("GET", "/apis/ims/healthz/ready", ims_healthz_ready_get, IMGD_FACE_IMS, "IMS readiness"),
+    /* IMS registers these at its root too (in-cluster clients reach it without the gateway) */
+    ROUTE("GET", "/version", ims_version_get, IMGD_FACE_IMS, "IMS version (root path)"),
+    ROUTE("GET", "/healthz/live", ims_healthz_live_get, IMGD_FACE_IMS, "IMS liveness (root path)"),
+    ROUTE("GET", "/healthz/ready", ims_healthz_ready_get, IMGD_FACE_IMS,
+          "IMS readiness (root path)"),
     /* IMS records; /apis/ims/... reaches these too (imgd_face_route_path) */
     ROUTE("GET", "/v2/public-keys", ims_records_list, IMGD_FACE_IMS, "IMS v2: list public keys"),
     ROUTE("POST", "/v2/public-keys", ims_records_post, IMGD_FACE_IMS,

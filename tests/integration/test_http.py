@@ -292,6 +292,8 @@ def test_ims_service_endpoints(imgd):
     assert r.status_code == 200 and r.json() == {"version": imgd.get("/api/v1/version").json()["version"]}
     assert imgd.get("/apis/ims/healthz/live").json() == {}
     assert imgd.get("/apis/ims/healthz/ready").json() == {}
+    assert imgd.get("/version").json() == r.json()
+    assert imgd.get("/healthz/live").json() == {} and imgd.get("/healthz/ready").json() == {}
 
 
 def test_unix_socket(imgd):
