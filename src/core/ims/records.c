@@ -193,9 +193,9 @@ int imgd_ims_get_text(imgd_db *db, imgd_ims_kind kind, bool deleted, const char 
 {
     sqlite3 *conn = imgd_db_acquire(db);
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = prepare(conn, &st,
-                    "SELECT body FROM ims_records WHERE kind = ?1 AND id = ?2 AND deleted = ?3",
-                    err);
+    int r =
+        prepare(conn, &st,
+                "SELECT body FROM ims_records WHERE kind = ?1 AND id = ?2 AND deleted = ?3", err);
     if (r == 0) {
         sqlite3_bind_int(st, 1, (int)kind);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
