@@ -1018,6 +1018,47 @@ int ims_records_delete_all(imgd_request *req, imgd_response *resp, imgd_error **
 
 /* ---- /v3/deleted ---- */
 
+/* Which live record (if any, *holder) holds the link a deleted record would get back: the path
+ * without "deleted/" (a recipe), or the original manifest its deleted manifest names (an image). */
+static int link_holder(imgd_request *req, imgd_ims_kind kind, const json_t *link, char **holder)
+{
+    *holder = NULL;
+    _cleanup_free_ char *bucket = NULL;
+    _cleanup_free_ char *key = NULL;
+    if (kind == IMGD_IMS_PUBLIC_KEY || !link_parts(link, &bucket, &key))
+        return 0;
+    char path[1200] = "";
+    if (kind == IMGD_IMS_RECIPE && undeleted_key(key)) {
+        snprintf(path, sizeof path, "s3://%s/%s", bucket, undeleted_key(key));
+    } else if (kind == IMGD_IMS_IMAGE) {
+        json_t *m = read_json(req->ctx->artifacts, link);
+        size_t i;
+        json_t *art;
+        json_array_foreach (json_object_get(m, "artifacts"), i, art) {
+            const char *type = json_string_value(json_object_get(art, "type"));
+            _cleanup_free_ char *ab = NULL;
+            _cleanup_free_ char *ak = NULL;
+            if (type && !strcmp(type, MANIFEST_TYPE) &&
+                link_parts(json_object_get(art, "link"), &ab, &ak) && undeleted_key(ak))
+                snprintf(path, sizeof path, "s3://%s/%s", ab, undeleted_key(ak));
+        }
+        json_decref(m);
+    }
+    if (!*path)
+        return 0;
+    imgd_ims_record *v = NULL;
+    size_t n = 0;
+    int r = imgd_ims_list(req->ctx->db, kind, false, &v, &n, NULL);
+    for (size_t i = 0; r == 0 && i < n && !*holder; i++) {
+        const char *p =
+            json_string_value(json_object_get(json_object_get(v[i].body, "link"), "path"));
+        if (p && !strcmp(p, path) && !(*holder = strdup(v[i].id)))
+            r = -ENOMEM;
+    }
+    imgd_ims_records_free(v, n);
+    return r;
+}
+
 static int restore(imgd_request *req, imgd_ims_kind kind, const char *id, imgd_error **err)
 {
     for (int tries = 0;; tries++) {
@@ -1027,6 +1068,16 @@ static int restore(imgd_request *req, imgd_ims_kind kind, const char *id, imgd_e
             return r;
         json_t *body = json_deep_copy(rec.body);
         json_object_del(body, "deleted");
+        /* a live record took the link meanwhile: refuse before any object moves */
+        _cleanup_free_ char *taken = NULL;
+        r = link_holder(req, kind, json_object_get(rec.body, "link"), &taken);
+        if (r < 0 || taken) {
+            json_decref(body);
+            imgd_ims_record_dispose(&rec);
+            return r < 0 ? r
+                         : imgd_error_set(err, EEXIST, "the link is held by %s %s",
+                                          imgd_ims_kind_name(kind), taken);
+        }
         if (kind != IMGD_IMS_PUBLIC_KEY) {
             json_t *l =
                 restore_objects(req->ctx->artifacts, kind, json_object_get(rec.body, "link"));

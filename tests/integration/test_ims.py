@@ -254,6 +254,19 @@ def test_recipe_soft_delete_moves_the_archive(ims):
                 {"operation": "undelete"}).status_code == 204
     assert call(ims, "GET", f"/v3/recipes/{rec['id']}").json() == rec
     assert ims.get("/artifacts/ims/recipes/sd/recipe.tar.gz").content == b"archive"
+    # a restore whose link another live record took meanwhile is refused, moving nothing
+    assert call(ims, "DELETE", f"/v3/recipes/{rec['id']}").status_code == 204
+    put_object(ims, "ims", "recipes/sd/recipe.tar.gz", b"new archive")
+    other = call(ims, "POST", "/v3/recipes", dict(RECIPE, link=link)).json()
+    problem(call(ims, "PATCH", f"/v3/deleted/recipes/{rec['id']}", {"operation": "undelete"}),
+            409, CONFLICT)
+    assert ims.get("/artifacts/ims/deleted/recipes/sd/recipe.tar.gz").content == b"archive"
+    assert ims.get("/artifacts/ims/recipes/sd/recipe.tar.gz").content == b"new archive"
+    assert call(ims, "DELETE", f"/v2/recipes/{other['id']}?cascade=false").status_code == 204
+    ims.request("DELETE", "/artifacts/ims/recipes/sd/recipe.tar.gz")
+    assert call(ims, "PATCH", f"/v3/deleted/recipes/{rec['id']}",
+                {"operation": "undelete"}).status_code == 204
+    assert ims.get("/artifacts/ims/recipes/sd/recipe.tar.gz").content == b"archive"
     # v2 cascade=false keeps the object, the default removes it
     assert call(ims, "DELETE", f"/v2/recipes/{rec['id']}?cascade=false").status_code == 204
     assert ims.get("/artifacts/ims/recipes/sd/recipe.tar.gz").status_code == 200
