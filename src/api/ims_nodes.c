@@ -5,6 +5,7 @@
  * three commands; ssh is run with an argv array and the host name is checked first, so a node
  * name can never become an option or a shell word on this side. */
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,48 @@ int ims_nodes_status_one(imgd_request *req, imgd_response *resp, imgd_error **er
     return imgd_resp_json_or_fail(resp, 200, body, err);
 }
 
+/* ---- every node at once ---- */
+
+#define PROBES_AT_ONCE 16
+
+typedef struct probe_set {
+    const imgd_config *cfg;
+    const imgd_ims_record *nodes;
+    node_status *status;
+    size_t n;
+    size_t next; /* atomic */
+} probe_set;
+
+static void *probe_worker(void *arg)
+{
+    probe_set *ps = arg;
+    size_t i;
+    while ((i = __atomic_fetch_add(&ps->next, 1, __ATOMIC_RELAXED)) < ps->n)
+        probe(ps->cfg, ps->nodes[i].id, &ps->status[i]);
+    return NULL;
+}
+
+/* Probe every node of the list, PROBES_AT_ONCE at a time, so a status of many nodes (some of
+ * them unreachable) takes about one probe's time, not one per node. Returns the statuses
+ * (caller frees), or NULL when out of memory. */
+static node_status *probe_all(const imgd_config *cfg, const imgd_ims_record *nodes, size_t n)
+{
+    node_status *status = calloc(n ? n : 1, sizeof *status);
+    if (!status)
+        return NULL;
+    probe_set ps = {.cfg = cfg, .nodes = nodes, .status = status, .n = n};
+    pthread_t threads[PROBES_AT_ONCE];
+    size_t started = 0;
+    for (; started < n && started < PROBES_AT_ONCE; started++) {
+        if (pthread_create(&threads[started], NULL, probe_worker, &ps) != 0)
+            break;
+    }
+    probe_worker(&ps); /* this thread helps, and does it all when no thread could start */
+    for (size_t t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    return status;
+}
+
 int ims_nodes_status_all(imgd_request *req, imgd_response *resp, imgd_error **err)
 {
     imgd_ims_record *v = NULL;
@@ -257,12 +300,10 @@ int ims_nodes_status_all(imgd_request *req, imgd_response *resp, imgd_error **er
     int r = imgd_ims_list(req->ctx->db, IMGD_IMS_NODE, false, &v, &n, err);
     if (r < 0)
         return r;
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++) {
-        node_status st;
-        probe(req->ctx->cfg, v[i].id, &st);
-        json_array_append_new(list, status_json(v[i].id, &st));
-    }
+    _cleanup_free_ node_status *st = probe_all(req->ctx->cfg, v, n);
+    json_t *list = st ? json_array() : NULL;
+    for (size_t i = 0; list && i < n; i++)
+        json_array_append_new(list, status_json(v[i].id, &st[i]));
     imgd_ims_records_free(v, n);
     return imgd_resp_json_or_fail(resp, 200, list, err);
 }
@@ -273,15 +314,21 @@ int ims_nodes_choose(const imgd_api_ctx *ctx, const char *arch, char **out, imgd
     imgd_ims_record *v = NULL;
     size_t n = 0;
     int r = imgd_ims_list(ctx->db, IMGD_IMS_NODE, false, &v, &n, err);
-    if (r < 0)
+    if (r < 0 || n == 0) {
+        imgd_ims_records_free(v, n);
         return r;
+    }
+    _cleanup_free_ node_status *status = probe_all(ctx->cfg, v, n);
+    if (!status) {
+        imgd_ims_records_free(v, n);
+        return imgd_error_set(err, ENOMEM, "out of memory");
+    }
     long best = -1;
     for (size_t i = 0; i < n; i++) {
-        node_status st;
-        probe(ctx->cfg, v[i].id, &st);
-        if (!st.able || strcmp(st.arch, arch ? arch : "x86_64") != 0)
+        const node_status *st = &status[i];
+        if (!st->able || strcmp(st->arch, arch ? arch : "x86_64") != 0)
             continue;
-        long jobs = st.jobs < 0 ? 10000 : st.jobs;
+        long jobs = st->jobs < 0 ? 10000 : st->jobs;
         if (best < 0 || jobs < best) {
             free(*out);
             *out = strdup(v[i].id);

@@ -633,3 +633,32 @@ def test_reachable_node_status(imgd_factory, tmp):
     finally:
         os.rmdir(job_dir)
         sshd.stop()
+
+
+def test_status_of_silent_nodes(imgd_factory):
+    """Nodes that accept TCP but never speak SSH: every probe ends at the timeout, each status
+    says so, in the order the nodes were registered (the probes run at once)."""
+    import socket
+    from conftest import free_port
+    port = free_port()
+    listeners = []
+    for i in range(1, 7):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((f"127.0.0.{i}", port))
+        s.listen(8)
+        listeners.append(s)
+    try:
+        d = imgd_factory(args=["--ims-ssh-port", str(port), "--ims-ssh-timeout", "1"])
+        names = [f"127.0.0.{i}" for i in range(1, 7)]
+        for n in names:
+            call(d, "POST", "/v3/remote-build-nodes", {"xname": n})
+        r = d.request("GET", "/v3/remote-build-nodes/status", timeout=60)
+        st = r.json()
+        assert [s["xname"] for s in st] == names
+        for s in st:
+            assert s["sshStatus"].startswith("Unable to connect to node. Error:"), s
+            assert s["ableToRunJobs"] is False and s["nodeArch"] == "Unknown"
+    finally:
+        for s in listeners:
+            s.close()
