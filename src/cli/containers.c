@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "images.h"
+#include "table.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/humanize.h"
@@ -290,37 +291,6 @@ static int cmd_run(ctr_ctx *x)
 
 /* ---- ps ---- */
 
-/* Cells of a table, row after row; the first row holds the headings. */
-typedef struct ps_table {
-    char **cells; /* owned; NULL-terminated */
-    bool failed;  /* out of memory: the rows are incomplete */
-} ps_table;
-
-static void ps_table_add(ps_table *t, const char *const *row)
-{
-    for (size_t i = 0; i < PS_COLS && !t->failed; i++)
-        t->failed = imgd_strv_push(&t->cells, row[i]) < 0;
-}
-
-/* As docker's text/tabwriter lays it out: each column as wide as its widest cell plus the
- * padding, at least the minimum width, the last one unpadded. */
-static void ps_table_print(const ps_table *t)
-{
-    size_t width[PS_COLS] = {0};
-    size_t n = imgd_strv_length(t->cells);
-    for (size_t i = 0; i < n; i++) {
-        size_t w = imgd_cli_text_width(t->cells[i]) + TAB_PADDING;
-        w = w > TAB_MINWIDTH ? w : TAB_MINWIDTH;
-        width[i % PS_COLS] = w > width[i % PS_COLS] ? w : width[i % PS_COLS];
-    }
-    for (size_t i = 0; i < n; i++) {
-        bool last = i % PS_COLS == PS_COLS - 1;
-        imgd_cli_put_clean(t->cells[i], last ? 0 : width[i % PS_COLS]);
-        if (last)
-            putchar('\n');
-    }
-}
-
 /* imgd's times: RFC 3339 UTC, "2026-01-19T15:47:19Z", a fraction allowed. */
 static int ps_parse_time(time_t *out, const json_t *v)
 {
@@ -439,15 +409,14 @@ static char *ps_ports(const json_t *row)
 }
 
 typedef struct ps_view {
-    ps_table table;
+    imgd_cli_table table;
     bool no_trunc;
     time_t now;
 } ps_view;
 
 static void ps_view_dispose(ps_view *v)
 {
-    imgd_strv_free(v->table.cells);
-    v->table.cells = NULL;
+    imgd_cli_table_dispose(&v->table);
 }
 
 /* A row from the summary of the list and the container's detail (started_at, args, ...). */
@@ -468,7 +437,7 @@ static void ps_add_row(ps_view *v, const json_t *sum, const json_t *det)
                                 ports ? ports : "",
                                 imgd_json_get_string(sum, "name") ?: ""};
     v->table.failed |= !command || !ports;
-    ps_table_add(&v->table, row);
+    imgd_cli_table_add(&v->table, row);
 }
 
 /* The detail of each container of list, in its order: GET CTR_API/{id} for all at once. A
@@ -518,10 +487,13 @@ static int ps_print_table(const json_t *shown, imgd_client *c, bool no_trunc)
     json_auto_t *details = NULL;
     if (ps_inspect_all(&details, c, shown, &err) < 0)
         return imgd_cli_fail(err);
-    _cleanup_(ps_view_dispose) ps_view v = {.no_trunc = no_trunc, .now = time(NULL)};
+    _cleanup_(ps_view_dispose)
+        ps_view v = {.table = {.n_cols = PS_COLS, .pad = TAB_PADDING, .min_width = TAB_MINWIDTH},
+                     .no_trunc = no_trunc,
+                     .now = time(NULL)};
     static const char *const heads[PS_COLS] = {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
                                                "STATUS",       "PORTS", "NAMES"};
-    ps_table_add(&v.table, heads);
+    imgd_cli_table_add(&v.table, heads);
     size_t i;
     const json_t *sum;
     json_array_foreach (shown, i, sum) {
@@ -531,7 +503,7 @@ static int ps_print_table(const json_t *shown, imgd_client *c, bool no_trunc)
     }
     if (v.table.failed)
         return imgd_cli_fail(NULL);
-    ps_table_print(&v.table);
+    imgd_cli_table_print(&v.table);
     return EXIT_SUCCESS;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "images.h"
+#include "table.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/json.h"
@@ -27,7 +28,6 @@
 #define MESSAGE_MAX   1000 /* bytes of imgd's error message shown */
 #define TAB_MINWIDTH  10u  /* columns as the container commands' ps lays them out */
 #define TAB_PADDING   3u
-#define COLS_MAX      6u
 #define WAIT_MAX      86400 /* undeploy --timeout */
 #define DEFAULT_INIT  "/sbin/init"
 
@@ -177,30 +177,6 @@ static const char *dep_str(const json_t *obj, const char *key)
     return s && *s ? s : "-";
 }
 
-/* Rows of cells (arrays of strings, the headings first), each column as wide as its widest
- * cell plus the padding, at least the minimum width, the last one unpadded. */
-static void dep_table_print(const json_t *rows)
-{
-    size_t width[COLS_MAX] = {0};
-    size_t i, j;
-    const json_t *row, *cell;
-    json_array_foreach (rows, i, row) {
-        assert(json_array_size(row) <= COLS_MAX);
-        json_array_foreach (row, j, cell) {
-            size_t w = imgd_cli_text_width(json_string_value(cell) ?: "") + TAB_PADDING;
-            width[j] = w > width[j] ? w : width[j];
-        }
-    }
-    json_array_foreach (rows, i, row) {
-        json_array_foreach (row, j, cell) {
-            bool last = j + 1 == json_array_size(row);
-            size_t w = width[j] > TAB_MINWIDTH ? width[j] : TAB_MINWIDTH;
-            imgd_cli_put_clean(json_string_value(cell) ?: "", last ? 0 : w);
-        }
-        putchar('\n');
-    }
-}
-
 /* GET path, and a row of the table per object of the answer (an array). heads is taken over. */
 static int dep_list(const dep_ctx *x, const char *path, json_t *heads,
                     json_t *(*row)(const json_t *))
@@ -225,7 +201,13 @@ static int dep_list(const dep_ctx *x, const char *path, json_t *heads,
         if (json_array_append_new(rows, row(obj)) < 0)
             return imgd_cli_fail(NULL);
     }
-    dep_table_print(rows);
+    _cleanup_(imgd_cli_table_dispose) imgd_cli_table t = {
+        .n_cols = json_array_size(first), .pad = TAB_PADDING, .min_width = TAB_MINWIDTH};
+    json_array_foreach (rows, i, obj)
+        imgd_cli_table_add_json(&t, obj);
+    if (t.failed)
+        return imgd_cli_fail(NULL);
+    imgd_cli_table_print(&t);
     return EXIT_SUCCESS;
 }
 

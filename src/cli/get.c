@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "images.h"
+#include "table.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/json.h"
@@ -24,7 +25,6 @@
 #define NODES_PARALLEL   16u /* requests in flight at once */
 #define TAB_MINWIDTH     20u
 #define TAB_PADDING      3u
-#define TABLE_COLS_MAX   5u
 #define ID_SHORT_LEN     13   /* characters of an image ID, as crictl shows */
 #define DIGEST_SHORT_LEN 12   /* hex digits of a digest, as docker shows */
 #define MESSAGE_MAX      1000 /* characters of a server's error message shown */
@@ -36,54 +36,6 @@ typedef enum get_which {
 } get_which;
 
 /* ---- tables ---- */
-
-/* Cells of a table, row after row; the first row holds the headings. */
-typedef struct get_table {
-    char **cells; /* owned */
-    size_t n, cap;
-    size_t n_cols;
-    bool failed; /* out of memory: the rows are incomplete */
-} get_table;
-
-static void get_table_dispose(get_table *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    t->cells = NULL;
-    t->n = t->cap = 0;
-}
-
-static void get_table_add(get_table *t, const char *const *row)
-{
-    if (!t->failed)
-        t->failed = imgd_array_reserve(&t->cells, &t->cap, t->n + t->n_cols, sizeof(*t->cells),
-                                       16 * t->n_cols) < 0;
-    for (size_t i = 0; i < t->n_cols && !t->failed; i++) {
-        t->failed = !(t->cells[t->n] = strdup(row[i]));
-        t->n += !t->failed;
-    }
-}
-
-static void get_table_print(const get_table *t)
-{
-    size_t width[TABLE_COLS_MAX] = {0};
-    assert(t->n_cols > 0 && t->n_cols <= TABLE_COLS_MAX);
-    for (size_t i = 0; i < t->n; i++) {
-        size_t *w = &width[i % t->n_cols];
-        size_t cell = imgd_cli_text_width(t->cells[i]) + TAB_PADDING;
-        *w = cell > *w ? cell : *w;
-    }
-    for (size_t i = 0; i < t->n; i++) {
-        size_t col = i % t->n_cols;
-        bool last = col == t->n_cols - 1;
-        imgd_cli_put_clean(t->cells[i], last                        ? 0
-                                        : width[col] > TAB_MINWIDTH ? width[col]
-                                                                    : TAB_MINWIDTH);
-        if (last)
-            putchar('\n');
-    }
-}
 
 /* One field as RFC 4180 writes it: quoted, with quotes doubled, when it holds a comma or a
  * quote. Control characters are replaced as in tables, so no field breaks a line. */
@@ -101,7 +53,7 @@ static void get_csv_field(const char *s)
         putchar('"');
 }
 
-static void get_table_print_csv(const get_table *t)
+static void get_table_print_csv(const imgd_cli_table *t)
 {
     for (size_t i = 0; i < t->n; i++) {
         get_csv_field(t->cells[i]);
@@ -109,14 +61,14 @@ static void get_table_print_csv(const get_table *t)
     }
 }
 
-static int get_table_output(const get_table *t, imgd_cli_get_format format)
+static int get_table_output(const imgd_cli_table *t, imgd_cli_get_format format)
 {
     if (t->failed)
         return imgd_cli_fail(NULL);
     if (format == IMGD_CLI_GET_CSV)
         get_table_print_csv(t);
     else
-        get_table_print(t);
+        imgd_cli_table_print(t);
     return EXIT_SUCCESS;
 }
 
@@ -137,7 +89,7 @@ static char *get_short(const char *s, int n, bool no_trunc)
     return no_trunc ? strdup(s) : strndup(colon ? colon + 1 : s, (size_t)n);
 }
 
-static void get_add_local_row(get_table *t, const json_t *row, bool no_trunc)
+static void get_add_local_row(imgd_cli_table *t, const json_t *row, bool no_trunc)
 {
     _cleanup_free_ char *id = get_short(get_str(row, "image_id"), ID_SHORT_LEN, no_trunc);
     const char *cells[] = {get_str(row, "repository"), get_str(row, "tag"), id,
@@ -145,11 +97,11 @@ static void get_add_local_row(get_table *t, const json_t *row, bool no_trunc)
     if (!id)
         t->failed = true;
     else
-        get_table_add(t, cells);
+        imgd_cli_table_add(t, cells);
 }
 
 /* REPOSITORY is project/repository, the name the image is pulled by. */
-static void get_add_harbor_row(get_table *t, const json_t *row, bool no_trunc)
+static void get_add_harbor_row(imgd_cli_table *t, const json_t *row, bool no_trunc)
 {
     const char *project = get_str(row, "project");
     _cleanup_free_ char *digest = get_short(get_str(row, "digest"), DIGEST_SHORT_LEN, no_trunc);
@@ -160,7 +112,7 @@ static void get_add_harbor_row(get_table *t, const json_t *row, bool no_trunc)
     if (!name || !digest)
         t->failed = true;
     else
-        get_table_add(t, cells);
+        imgd_cli_table_add(t, cells);
 }
 
 static int get_print_local(const json_t *rows, const imgd_cli_get_args *a)
@@ -168,8 +120,9 @@ static int get_print_local(const json_t *rows, const imgd_cli_get_args *a)
     static const char *const table_heads[] = {"IMAGE", "TAG", "IMAGE ID", "SIZE"};
     /* the ignore list's header, so that the output can serve as one */
     static const char *const csv_heads[] = {"REPOSITORY", "TAG", "IMAGE ID", "SIZE"};
-    _cleanup_(get_table_dispose) get_table t = {.n_cols = 4};
-    get_table_add(&t, a->format == IMGD_CLI_GET_CSV ? csv_heads : table_heads);
+    _cleanup_(imgd_cli_table_dispose)
+        imgd_cli_table t = {.n_cols = 4, .pad = TAB_PADDING, .min_width = TAB_MINWIDTH};
+    imgd_cli_table_add(&t, a->format == IMGD_CLI_GET_CSV ? csv_heads : table_heads);
     size_t i;
     const json_t *row;
     json_array_foreach (rows, i, row) {
@@ -182,8 +135,9 @@ static int get_print_local(const json_t *rows, const imgd_cli_get_args *a)
 static int get_print_harbor(const json_t *rows, const imgd_cli_get_args *a)
 {
     static const char *const heads[] = {"REPOSITORY", "TAG", "DIGEST", "SIZE", "PROJECT"};
-    _cleanup_(get_table_dispose) get_table t = {.n_cols = 5};
-    get_table_add(&t, heads);
+    _cleanup_(imgd_cli_table_dispose)
+        imgd_cli_table t = {.n_cols = 5, .pad = TAB_PADDING, .min_width = TAB_MINWIDTH};
+    imgd_cli_table_add(&t, heads);
     size_t i;
     const json_t *row;
     json_array_foreach (rows, i, row) {
@@ -604,8 +558,9 @@ static int get_nodes_table(get_view *v, const imgd_cli_get_args *a, bool missing
 {
     static const char *const table_heads[] = {"IMAGE", "TAG", "IMAGE ID", "NODES"};
     static const char *const csv_heads[] = {"REPOSITORY", "TAG", "IMAGE ID", "NODES"};
-    _cleanup_(get_table_dispose) get_table t = {.n_cols = 4};
-    get_table_add(&t, a->format == IMGD_CLI_GET_CSV ? csv_heads : table_heads);
+    _cleanup_(imgd_cli_table_dispose)
+        imgd_cli_table t = {.n_cols = 4, .pad = TAB_PADDING, .min_width = TAB_MINWIDTH};
+    imgd_cli_table_add(&t, a->format == IMGD_CLI_GET_CSV ? csv_heads : table_heads);
     for (size_t i = 0, end = 0; i < v->n_places; i = end) {
         const get_place *p = &v->places[i];
         end = get_group_end(v, i);
@@ -617,7 +572,7 @@ static int get_nodes_table(get_view *v, const imgd_cli_get_args *a, bool missing
         if (!id || !nodes)
             t.failed = true;
         else
-            get_table_add(&t, cells);
+            imgd_cli_table_add(&t, cells);
     }
     t.failed |= v->failed;
     return get_table_output(&t, a->format);

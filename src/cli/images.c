@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "table.h"
 #include "util/buf.h"
 #include "util/cleanup.h"
 #include "util/humanize.h"
@@ -28,7 +29,6 @@
 #define PULL_LAYERS_MAX 1000u /* layers of one pull that get a line of progress */
 #define PULL_BAR_WIDTH  30u
 #define COLUMN_GAP      3u /* spaces between table columns, as docker's */
-#define IMAGES_COLS_MAX 6u
 
 /* ---- requests ---- */
 
@@ -84,37 +84,6 @@ static void images_put_line(const char *label, const char *text)
 }
 
 /* ---- images ---- */
-
-/* Cells of a table, row after row; the first row holds the headings. */
-typedef struct images_table {
-    char **cells; /* owned; NULL-terminated */
-    size_t n_cols;
-    bool failed; /* out of memory: the rows are incomplete */
-} images_table;
-
-static void images_table_add(images_table *t, const char *const *row)
-{
-    for (size_t i = 0; i < t->n_cols && !t->failed; i++)
-        t->failed = imgd_strv_push(&t->cells, row[i]) < 0;
-}
-
-/* Left-aligned columns as wide as their widest cell, the last one unpadded. */
-static void images_table_print(const images_table *t)
-{
-    size_t width[IMAGES_COLS_MAX] = {0};
-    size_t n = imgd_strv_length(t->cells);
-    assert(t->n_cols > 0 && t->n_cols <= IMAGES_COLS_MAX);
-    for (size_t i = 0; i < n; i++) {
-        size_t w = imgd_cli_text_width(t->cells[i]);
-        width[i % t->n_cols] = w > width[i % t->n_cols] ? w : width[i % t->n_cols];
-    }
-    for (size_t i = 0; i < n; i++) {
-        bool last = i % t->n_cols == t->n_cols - 1;
-        imgd_cli_put_clean(t->cells[i], last ? 0 : width[i % t->n_cols] + COLUMN_GAP);
-        if (last)
-            putchar('\n');
-    }
-}
 
 /* The number of the n decimal digits at s, or -1 when one is not a digit. */
 static int images_digits(const char *s, size_t n)
@@ -198,27 +167,26 @@ static const char *images_digest_of(const json_t *img, const char *repo, size_t 
 }
 
 typedef struct images_view {
-    images_table table;
+    imgd_cli_table table;
     bool digests, no_trunc;
     time_t now;
 } images_view;
 
 static void images_view_dispose(images_view *v)
 {
-    imgd_strv_free(v->table.cells);
-    v->table.cells = NULL;
+    imgd_cli_table_dispose(&v->table);
 }
 
 static void images_add_row(images_view *v, const char *repo, const char *tag, const char *digest,
                            const char *const *rest)
 {
-    const char *row[IMAGES_COLS_MAX] = {repo, tag};
+    const char *row[IMGD_CLI_TABLE_COLS_MAX] = {repo, tag};
     size_t n = 2;
     if (v->digests)
         row[n++] = digest;
     for (size_t i = 0; i < 3; i++)
         row[n++] = rest[i];
-    images_table_add(&v->table, row);
+    imgd_cli_table_add(&v->table, row);
 }
 
 /* One row per name of the image; an image without names gets one, named by its digest. */
@@ -298,6 +266,7 @@ static int cmd_images(const imgd_cli_image_args *a)
         .now = time(NULL),
     };
     view.table.n_cols = view.digests ? 6 : 5;
+    view.table.pad = COLUMN_GAP;
     static const char *const heads[] = {"IMAGE", "TAG", "DIGEST", "IMAGE ID", "SIZE", "CREATED"};
     images_add_row(&view, heads[0], heads[1], heads[2], heads + 3);
     size_t i;
@@ -306,7 +275,7 @@ static int cmd_images(const imgd_cli_image_args *a)
         images_add_image(&view, img);
     if (view.table.failed)
         return imgd_cli_fail(NULL);
-    images_table_print(&view.table);
+    imgd_cli_table_print(&view.table);
     return EXIT_SUCCESS;
 }
 

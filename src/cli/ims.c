@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "images.h"
+#include "table.h"
 #include "util/buf.h"
 #include "util/child.h"
 #include "util/cleanup.h"
@@ -47,7 +48,6 @@
 #define MESSAGE_MAX     300               /* bytes of a packer's or IMS's message shown */
 #define MD5_HEX_LEN     32
 #define TAB_PADDING     3u
-#define COLS_MAX        7u
 #define TIME_SHOWN      19 /* "YYYY-MM-DD HH:MM:SS" of a record's timestamp */
 #define SQUASHFS_MAGIC  "hsqs"
 #define GZIP_MAGIC      "\x1f\x8b"
@@ -198,28 +198,6 @@ static const char *ims_time(char buf[TIME_SHOWN + 1], const json_t *obj, const c
     return buf;
 }
 
-/* Rows of cells (arrays of strings, the headings first) in columns as wide as their widest cell
- * plus the padding, the last one unpadded. */
-static void ims_table_print(const json_t *rows)
-{
-    size_t width[COLS_MAX] = {0};
-    size_t i, j;
-    const json_t *row, *cell;
-    json_array_foreach (rows, i, row) {
-        assert(json_array_size(row) <= COLS_MAX);
-        json_array_foreach (row, j, cell) {
-            size_t w = imgd_cli_text_width(json_string_value(cell) ?: "") + TAB_PADDING;
-            width[j] = w > width[j] ? w : width[j];
-        }
-    }
-    json_array_foreach (rows, i, row) {
-        json_array_foreach (row, j, cell)
-            imgd_cli_put_clean(json_string_value(cell) ?: "",
-                               j + 1 == json_array_size(row) ? 0 : width[j]);
-        putchar('\n');
-    }
-}
-
 /* A table of the records at path (a list, or one record), or imgd's answer with -o json.
  * heads is taken over; row makes the cells of one record. */
 static int ims_show(const ims_ctx *x, const char *path, json_t *heads,
@@ -245,7 +223,13 @@ static int ims_show(const ims_ctx *x, const char *path, json_t *heads,
         if (!json_is_object(rec) || json_array_append_new(rows, row(rec)) < 0)
             return imgd_cli_fail(NULL);
     }
-    ims_table_print(rows);
+    _cleanup_(imgd_cli_table_dispose)
+        imgd_cli_table t = {.n_cols = json_array_size(heads), .pad = TAB_PADDING};
+    json_array_foreach (rows, i, rec)
+        imgd_cli_table_add_json(&t, rec);
+    if (t.failed)
+        return imgd_cli_fail(NULL);
+    imgd_cli_table_print(&t);
     return EXIT_SUCCESS;
 }
 
