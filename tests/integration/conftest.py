@@ -228,3 +228,58 @@ def run_imgd(args, env=None, timeout=20):
     full_env.update(env or {})
     return subprocess.run([str(IMGD)] + list(args), capture_output=True, text=True,
                           env=full_env, timeout=timeout)
+
+
+# ---- imgctl, as the imgctl test files run it ----
+
+def imgctl_env(tmp, env=None):
+    """The environment of an imgctl run: no IMGCTL_/IMGD_ settings of the caller's, a private
+    HOME and XDG_CONFIG_HOME under tmp, then env."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("IMGCTL_", "IMGD_"))}
+    full.update(HOME=str(Path(tmp) / "home"), XDG_CONFIG_HOME=str(Path(tmp) / "xdg"))
+    full.update(env or {})
+    return full
+
+
+def run_imgctl(tmp, args, server=None, env=None, timeout=60, **kw):
+    """Run imgctl to completion (against server when given); kw go to subprocess.run."""
+    cmd = [str(IMGCTL)] + (["--server", str(server)] if server else []) + [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=imgctl_env(tmp, env),
+                          timeout=timeout, **kw)
+
+
+def ok(r, stderr=""):
+    """r succeeded, wrote stderr (nothing by default) on stderr; its stdout."""
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert r.stderr == stderr
+    return r.stdout
+
+
+def one_line(text):
+    """The single line of text (which must end with exactly one newline)."""
+    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
+    return text[:-1]
+
+
+def failed(r, *words, code=1, stdout=""):
+    """r failed with exit code, one line on stderr holding words, and stdout as given."""
+    assert r.returncode == code, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert r.stdout == stdout
+    line = one_line(r.stderr)
+    assert line.startswith("imgctl: ")
+    for w in words:
+        assert w in line, line
+    return line
+
+
+def aligned_table(text, headings):
+    """The rows of an imgctl table as lists of cells, after checking the headings and that every
+    cell starts in its heading's column."""
+    lines = text.splitlines()
+    assert lines[0].split() == headings, lines[0]
+    starts = [lines[0].index(h) for h in headings]
+    rows = []
+    for line in lines[1:]:
+        assert all(line[a - 1] == " " for a in starts[1:]), line
+        rows.append([line[a:b].rstrip() for a, b in zip(starts, starts[1:] + [len(line)])])
+    return rows

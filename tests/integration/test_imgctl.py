@@ -3,7 +3,6 @@
 formats, error lines and exit statuses. Every run gets HOME and XDG_CONFIG_HOME inside the test's
 temp dir, so the user's own config is never read or written."""
 import json
-import os
 import socket
 import stat
 import subprocess
@@ -12,30 +11,18 @@ import time
 
 import pytest
 
-from conftest import IMGCTL, free_port
+from conftest import free_port, one_line, run_imgctl
 
 TOKEN = "t0k-5f1c2e9a7d4b"
 
 
 def ctl(tmp, *args, env=None, timeout=30):
     """Run imgctl to completion with a private HOME and XDG_CONFIG_HOME."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("IMGCTL_", "IMGD_"))}
-    full_env["HOME"] = str(tmp / "home")
-    full_env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-    full_env.update(env or {})
-    return subprocess.run([str(IMGCTL)] + [str(a) for a in args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout)
+    return run_imgctl(tmp, args, env=env, timeout=timeout)
 
 
 def user_config(tmp):
     return tmp / "xdg" / "imgctl" / "config"
-
-
-def one_line(text):
-    """The single line of text (which must end with exactly one newline)."""
-    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
-    return text[:-1]
 
 
 def dead_url():

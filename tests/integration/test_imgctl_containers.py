@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import IMGCTL, free_port
+from conftest import IMGCTL, failed, free_port, imgctl_env, ok, one_line, run_imgctl
 from containers import (busybox_layout, ctr, ctr_factory, status_of,  # noqa: F401
                         wait_exited, wait_for)
 
@@ -31,41 +31,10 @@ def crypt(password, setting):
     return _libcrypt.crypt(password.encode(), setting.encode()).decode()
 
 
-def ctl_env(tmp, env=None):
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("IMGCTL_", "IMGD_"))}
-    full["HOME"] = str(tmp / "home")
-    full["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-    full.update(env or {})
-    return full
-
-
 def ctl(d, *args, input=None, env=None, timeout=TIMEOUT):
     """Run imgctl to completion against d (an Imgd) over its unix socket."""
-    return subprocess.run([str(IMGCTL), "--server", f"unix://{d.socket}"] + [str(a) for a in args],
-                          capture_output=True, text=True, input=input, env=ctl_env(d.tmp, env),
-                          timeout=timeout)
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stderr == ""
-    return r.stdout
-
-
-def one_line(text):
-    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
-    return text[:-1]
-
-
-def failed(r, *words, code=1):
-    """r failed with one line on stderr holding words, and printed nothing."""
-    assert r.returncode == code, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stdout == ""
-    line = one_line(r.stderr)
-    assert line.startswith("imgctl: ")
-    for w in words:
-        assert w in line, line
-    return line
+    return run_imgctl(d.tmp, args, server=f"unix://{d.socket}", env=env, timeout=timeout,
+                      input=input)
 
 
 def run(d, *args):
@@ -186,7 +155,7 @@ def test_logs_follow_streams_until_the_container_exits(ctr, tmp):
     run(d, "--name", "talker", "-v", f"{gate}:/gate", "busybox", "sh", "-c",
         "echo one; echo; while [ ! -e /gate/go ]; do sleep 0.05; done; echo two")
     p = subprocess.Popen([str(IMGCTL), "--server", f"unix://{d.socket}", "logs", "-f", "talker"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ctl_env(tmp))
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=imgctl_env(tmp))
     try:
         # the first lines come while the container still waits: they were streamed
         got = b""
@@ -258,7 +227,7 @@ def test_push_file(ctr, tmp):
     blob = bytes(range(256)) * 40  # not UTF-8, with NULs: goes as base64
     r = subprocess.run([str(IMGCTL), "--server", f"unix://{d.socket}", "push-file", "--mode",
                         "0600", "-", "box:/etc/blob"], input=blob, capture_output=True,
-                       env=ctl_env(tmp), timeout=TIMEOUT)
+                       env=imgctl_env(tmp), timeout=TIMEOUT)
     assert (r.returncode, r.stdout, r.stderr) == (0, b"Successfully copied 10.24kB to "
                                                      b"box:/etc/blob\n", b"")
     got = d.get("/api/v1/containers/box/files",
@@ -344,18 +313,18 @@ def test_run_with_a_taken_name_fails(ctr):
 ])
 def test_usage_errors(tmp, args, needle):
     r = subprocess.run([str(IMGCTL), "--server", f"unix://{tmp}/none.sock"] + args,
-                       capture_output=True, text=True, env=ctl_env(tmp), timeout=TIMEOUT)
+                       capture_output=True, text=True, env=imgctl_env(tmp), timeout=TIMEOUT)
     line = failed(r, needle, code=2)
     assert "imgctl --help" in line
 
 
 def test_help_lists_the_container_commands(tmp):
     r = subprocess.run([str(IMGCTL), "--help"], capture_output=True, text=True,
-                       env=ctl_env(tmp), timeout=TIMEOUT)
+                       env=imgctl_env(tmp), timeout=TIMEOUT)
     assert r.returncode == 0
     for word in ("run [--name N]", "imgd-XXXXXXXX", "ps [-a]", "stop [-t SECONDS]", "rm [-f]",
                  "logs [-f]", "exec [-u USER]", "push-file", "adduser [--password-stdin]"):
         assert word in r.stdout
     r = subprocess.run([str(IMGCTL), "run", "--help"], capture_output=True, text=True,
-                       env=ctl_env(tmp), timeout=TIMEOUT)
+                       env=imgctl_env(tmp), timeout=TIMEOUT)
     assert r.returncode == 0 and r.stdout.startswith("Usage: imgctl [OPTION]... run ")

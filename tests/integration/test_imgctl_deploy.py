@@ -5,13 +5,11 @@ erofs as a system container (also in systemd mode), containers, undeploy taking 
 down, and the errors. imgctl talks to imgd over its unix socket, with HOME and XDG_CONFIG_HOME
 inside the test's temp dir."""
 import json
-import os
 import re
-import subprocess
 import time
 from pathlib import Path
 
-from conftest import IMGCTL
+from conftest import aligned_table as table, failed, ok, one_line, run_imgctl
 from containers import busybox_layout, ctr_factory  # noqa: F401
 from test_imageapi import loop_devices_of, rootfs_images  # noqa: F401
 
@@ -24,45 +22,7 @@ INIT = ("/bin/sh -c 'trap \"echo got-rtmin3; exit 0\" 37; echo container=$contai
 
 
 def ctl(d, *args, cwd=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGCTL_", "IMGD_"))}
-    env.update(HOME=str(d.tmp / "home"), XDG_CONFIG_HOME=str(d.tmp / "xdg"))
-    return subprocess.run([str(IMGCTL), "--server", f"unix://{d.socket}"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=TIMEOUT)
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stderr == ""
-    return r.stdout
-
-
-def one_line(text):
-    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
-    return text[:-1]
-
-
-def failed(r, *words, code=1, stdout=""):
-    """r failed with one line on stderr holding words."""
-    assert r.returncode == code, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stdout == stdout
-    line = one_line(r.stderr)
-    assert line.startswith("imgctl: ")
-    for w in words:
-        assert w in line, line
-    return line
-
-
-def table(text, headings):
-    """The rows of a table as lists of cells, after checking the headings and that every cell
-    starts in its heading's column."""
-    lines = text.splitlines()
-    assert lines[0].split() == headings, lines[0]
-    starts = [lines[0].index(h) for h in headings]
-    rows = []
-    for line in lines[1:]:
-        assert all(line[a - 1] == " " for a in starts[1:]), line
-        rows.append([line[a:b].rstrip() for a, b in zip(starts, starts[1:] + [len(line)])])
-    return rows
+    return run_imgctl(d.tmp, args, server=f"unix://{d.socket}", cwd=cwd, timeout=TIMEOUT)
 
 
 ATTACHMENTS = ["ID", "KIND", "DEVICE", "PATH", "REFS"]

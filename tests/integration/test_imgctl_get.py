@@ -6,14 +6,12 @@ gets HOME and XDG_CONFIG_HOME inside the test's temp dir."""
 import csv
 import io
 import json
-import os
 import socket
-import subprocess
 import threading
 
 import pytest
 
-from conftest import IMGCTL
+from conftest import ok, run_imgctl
 from harbor_fake import ADMIN, ADMIN_PASSWORD, HarborFake
 
 pytest_plugins = ["registry", "harbor_fake"]
@@ -24,19 +22,7 @@ UNCONFIGURED = "error: harbor: Harbor configuration incomplete\n"
 
 def ctl(tmp, *args, server=None, env=None):
     """Run imgctl to completion with a private HOME and XDG_CONFIG_HOME."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("IMGCTL_", "IMGD_"))}
-    full_env["HOME"] = str(tmp / "home")
-    full_env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-    full_env.update(env or {})
-    cmd = [str(IMGCTL)] + (["--server", server] if server else []) + [str(a) for a in args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=TIMEOUT)
-
-
-def ok(r, stderr=""):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stderr == stderr
-    return r.stdout
+    return run_imgctl(tmp, args, server=server, env=env, timeout=TIMEOUT)
 
 
 def store_only(imgd_factory, **kw):

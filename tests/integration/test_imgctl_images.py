@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import IMGCTL
+from conftest import IMGCTL, ok, one_line, run_imgctl
 from formats import crictl_size
 
 pytest_plugins = ["registry"]
@@ -26,29 +26,11 @@ TIMEOUT = 180
 
 def ctl(tmp, server, *args, env=None, cwd=None, timeout=TIMEOUT):
     """Run imgctl to completion with a private HOME and XDG_CONFIG_HOME against server."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("IMGCTL_", "IMGD_"))}
-    full_env["HOME"] = str(tmp / "home")
-    full_env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-    full_env.update(env or {})
-    return subprocess.run([str(IMGCTL), "--server", server] + [str(a) for a in args],
-                          capture_output=True, text=True, env=full_env, cwd=cwd,
-                          timeout=timeout)
+    return run_imgctl(tmp, args, server=server, env=env, cwd=cwd, timeout=timeout)
 
 
 def sock(imgd):
     return f"unix://{imgd.socket}"
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stderr == ""
-    return r.stdout
-
-
-def one_line(text):
-    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
-    return text[:-1]
 
 
 def short(digest):

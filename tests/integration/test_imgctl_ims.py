@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import IMGCTL
+from conftest import IMGCTL, aligned_table as table, failed, ok, one_line, run_imgctl
 
 pytest_plugins = ["s3"]
 
@@ -38,24 +38,9 @@ NOT_FOUND = "Requested resource does not exist"
 
 
 def ctl(d, *args, env=None):
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("IMGCTL_", "IMGD_"))}
     (d.tmp / "ctl-tmp").mkdir(exist_ok=True)
-    full.update(HOME=str(d.tmp / "home"), XDG_CONFIG_HOME=str(d.tmp / "xdg"),
-                TMPDIR=str(d.tmp / "ctl-tmp"))
-    full.update(env or {})
-    return subprocess.run([str(IMGCTL), "--server", f"unix://{d.socket}"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=full, timeout=TIMEOUT)
-
-
-def ok(r):
-    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stderr == ""
-    return r.stdout
-
-
-def one_line(text):
-    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
-    return text[:-1]
+    env = dict(env or {}, TMPDIR=str(d.tmp / "ctl-tmp"))
+    return run_imgctl(d.tmp, args, server=f"unix://{d.socket}", env=env, timeout=TIMEOUT)
 
 
 def made(r):
@@ -63,30 +48,6 @@ def made(r):
     out = one_line(ok(r))
     assert UUID.fullmatch(out), out
     return out
-
-
-def failed(r, *words, code=1):
-    """r failed with one line on stderr holding words, and printed nothing."""
-    assert r.returncode == code, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    assert r.stdout == ""
-    line = one_line(r.stderr)
-    assert line.startswith("imgctl: ")
-    for w in words:
-        assert w in line, line
-    return line
-
-
-def table(text, headings):
-    """The rows of a table as lists of cells, after checking the headings and that every cell
-    starts in its heading's column."""
-    lines = text.splitlines()
-    assert lines[0].split() == headings, lines[0]
-    starts = [lines[0].index(h) for h in headings]
-    rows = []
-    for line in lines[1:]:
-        assert all(line[a - 1] == " " for a in starts[1:]), line
-        rows.append([line[a:b].rstrip() for a, b in zip(starts, starts[1:] + [len(line)])])
-    return rows
 
 
 def api(d, path, method="GET", **kw):
