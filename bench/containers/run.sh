@@ -127,7 +127,8 @@ export PYTHONDONTWRITEBYTECODE=1
 imgd_dir() { if [ "$1" = runc ]; then echo "$T/imgd"; else echo "$T/imgd-$1"; fi; }
 podman_dir() { if [ "$1" = runc ]; then echo "$T/podman"; else echo "$T/podman-$1"; fi; }
 
-die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 stop_pid() {
     local pid=$1
     [ -n "$pid" ] || return 0
@@ -226,9 +227,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 # wait_for WHAT PID ERRFILE CMD...: until CMD succeeds, or PID dies, or 30 s pass
 wait_for() {
     local what=$1 pid=$2 errfile=$3

@@ -91,7 +91,8 @@ declare -A HAD_CG=()
 [ -n "$(find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -name imgd 2>/dev/null)" ] && HAD_CG[imgd]=1
 export PYTHONDONTWRITEBYTECODE=1
 
-die() { echo "error: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 stop_pid() {
     local pid=$1
     [ -n "$pid" ] || return 0
@@ -159,9 +160,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # --- the filesystems -----------------------------------------------------------------------------
 echo "building the busybox filesystems ..."

@@ -42,27 +42,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
-# wait_ready PORT ERRFILE: until GET /api/v1/health answers 2xx, or the server dies, or 15 s pass.
+# wait_ready PORT ERRFILE: until the server answers URL_PATH on PORT
 wait_ready() {
-    local port=$1 errfile=$2
-    for _ in $(seq 150); do
-        if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port$URL_PATH" 2>/dev/null; then
-            return 0
-        fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "error: server exited before answering; its stderr:" >&2
-            cat "$errfile" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    echo "error: server did not answer $URL_PATH on port $port within 15 s; its stderr:" >&2
-    cat "$errfile" >&2
-    exit 1
+    wait_http "http://127.0.0.1:$1$URL_PATH" "$SERVER_PID" "$2" server
 }
 
 # measure NAME PORT: warm-up, then the measured run; raw output in $T/NAME.wrk

@@ -70,27 +70,12 @@ IMGD_SHA=$(sha256sum "$IMGD" | cut -c1-12)
 COMMIT=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
-# wait_ready PORT ERRFILE: until GET /v3/images answers 2xx, or the server dies, or 15 s pass.
+# wait_ready PORT ERRFILE: until the server answers GET /v3/images on PORT
 wait_ready() {
-    local port=$1 errfile=$2
-    for _ in $(seq 150); do
-        if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/v3/images" 2>/dev/null; then
-            return 0
-        fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "error: server exited before answering; its stderr:" >&2
-            cat "$errfile" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    echo "error: server did not answer /v3/images on port $port within 15 s; its stderr:" >&2
-    cat "$errfile" >&2
-    exit 1
+    wait_http "http://127.0.0.1:$1/v3/images" "$SERVER_PID" "$2" server
 }
 
 # cpu_s PID: user + system seconds the process has used so far

@@ -79,10 +79,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-die() { echo "error: $*" >&2; exit 1; }
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 now_ns() { date +%s%N; }
 LOAD_AT_START=$(cut -d' ' -f1 /proc/loadavg)
 
