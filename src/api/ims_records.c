@@ -804,25 +804,24 @@ static json_t *moved_link(const char *bucket, const char *key, const char *etag)
     return json_pack("{s:s, s:s, s:s}", "path", path, "etag", etag ? etag : "", "type", "s3");
 }
 
-/* Soft delete of a record's objects: returns the link the deleted record keeps (new ref), or
- * NULL to keep none. */
-static json_t *soft_delete_objects(imgd_artifacts *a, imgd_ims_kind kind, const char *id,
-                                   const json_t *link)
+/* Soft delete of a record's objects (its record is already in the deleted collection, linked
+ * where deleted_link() said): a recipe's archive moves to deleted/<key>; an image's artifacts and
+ * manifest move under deleted/, and deleted/<id>/deleted_manifest.json lists where each went.
+ * Failures are logged and the rest goes on, as in IMS. */
+static void soft_delete_objects(imgd_artifacts *a, imgd_ims_kind kind, const char *id,
+                                const json_t *link)
 {
     _cleanup_free_ char *bucket = NULL;
     _cleanup_free_ char *key = NULL;
-    if (kind == IMGD_IMS_PUBLIC_KEY || !json_is_object(link) || !link_parts(link, &bucket, &key))
-        return json_is_object(link) ? json_incref((json_t *)link) : NULL;
-    const char *etag = json_string_value(json_object_get(link, "etag"));
     _cleanup_free_ char *to = NULL;
-    if (asprintf(&to, DELETED_PREFIX "%s", key) < 0)
-        return NULL;
+    if (kind == IMGD_IMS_PUBLIC_KEY || !json_is_object(link) || !link_parts(link, &bucket, &key) ||
+        asprintf(&to, DELETED_PREFIX "%s", key) < 0)
+        return;
     if (kind == IMGD_IMS_RECIPE) {
-        if (!obj_move(a, bucket, key, to))
-            return json_incref((json_t *)link);
-        return moved_link(bucket, to, etag);
+        (void)obj_move(a, bucket, key, to);
+        return;
     }
-    /* image: every artifact, the manifest, and a deleted manifest listing them */
+    const char *etag = json_string_value(json_object_get(link, "etag"));
     json_t *m = read_json(a, link);
     char now[32];
     time_t t = time(NULL);
@@ -859,7 +858,7 @@ static json_t *soft_delete_objects(imgd_artifacts *a, imgd_ims_kind kind, const 
     json_decref(dm);
     _cleanup_free_ char *dkey = NULL;
     if (!text || asprintf(&dkey, DELETED_PREFIX "%s/" DELETED_MANIFEST, id) < 0)
-        return NULL;
+        return;
     imgd_error *e = NULL;
     imgd_artifact_info dinfo;
     if (imgd_artifacts_put(a, bucket, dkey, text, strlen(text), "application/json", &dinfo, &e) <
@@ -867,9 +866,6 @@ static json_t *soft_delete_objects(imgd_artifacts *a, imgd_ims_kind kind, const 
         log_warning("IMS: write %s/%s: %s", bucket, dkey, e->message);
         imgd_error_free(e);
     }
-    char path[1200];
-    snprintf(path, sizeof path, "s3://%s/%s", bucket, dkey);
-    return json_pack("{s:s, s:s, s:s}", "path", path, "etag", "", "type", "s3");
 }
 
 /* Strip "deleted/" from a key; NULL when it has no such prefix. */
@@ -879,44 +875,86 @@ static const char *undeleted_key(const char *key)
                                                                  : NULL;
 }
 
-/* Restore of a deleted record's objects: the link the live record gets (new ref; NULL: none). */
-static json_t *restore_objects(imgd_artifacts *a, imgd_ims_kind kind, const json_t *link)
+/* Restore of a deleted record's objects (its record is already live again, linked where
+ * restored_link() said): each moves back out of deleted/; an image's deleted manifest goes once
+ * its manifest is back. */
+static void restore_objects(imgd_artifacts *a, imgd_ims_kind kind, const json_t *link)
+{
+    _cleanup_free_ char *bucket = NULL;
+    _cleanup_free_ char *key = NULL;
+    if (kind == IMGD_IMS_PUBLIC_KEY || !json_is_object(link) || !link_parts(link, &bucket, &key))
+        return;
+    if (kind == IMGD_IMS_RECIPE) {
+        if (undeleted_key(key))
+            (void)obj_move(a, bucket, key, undeleted_key(key));
+        return;
+    }
+    json_t *m = read_json(a, link);
+    bool manifest_back = false;
+    size_t i;
+    json_t *art;
+    json_array_foreach (json_object_get(m, "artifacts"), i, art) {
+        _cleanup_free_ char *ab = NULL;
+        _cleanup_free_ char *ak = NULL;
+        if (!link_parts(json_object_get(art, "link"), &ab, &ak) || !undeleted_key(ak) ||
+            !obj_move(a, ab, ak, undeleted_key(ak)))
+            continue;
+        const char *type = json_string_value(json_object_get(art, "type"));
+        manifest_back |= type && !strcmp(type, MANIFEST_TYPE);
+    }
+    json_decref(m);
+    if (manifest_back)
+        obj_delete(a, bucket, key);
+}
+
+/* The link a record gets when soft-deleted (its objects moving under deleted/), computed without
+ * touching them: the record is written first, so a retried write never moves anything twice.
+ * NULL for none. */
+static json_t *deleted_link(imgd_ims_kind kind, const char *id, const json_t *link)
 {
     _cleanup_free_ char *bucket = NULL;
     _cleanup_free_ char *key = NULL;
     if (kind == IMGD_IMS_PUBLIC_KEY || !json_is_object(link) || !link_parts(link, &bucket, &key))
         return json_is_object(link) ? json_incref((json_t *)link) : NULL;
-    const char *etag = json_string_value(json_object_get(link, "etag"));
-    if (kind == IMGD_IMS_RECIPE) {
-        const char *orig = undeleted_key(key);
-        if (!orig || !obj_move(a, bucket, key, orig))
-            return json_incref((json_t *)link);
-        return moved_link(bucket, orig, etag);
-    }
+    _cleanup_free_ char *to = NULL;
+    if (kind == IMGD_IMS_RECIPE)
+        return asprintf(&to, DELETED_PREFIX "%s", key) < 0
+                   ? NULL
+                   : moved_link(bucket, to, json_string_value(json_object_get(link, "etag")));
+    return asprintf(&to, DELETED_PREFIX "%s/" DELETED_MANIFEST, id) < 0
+               ? NULL
+               : moved_link(bucket, to, "");
+}
+
+/* The link a deleted record gets back on restore: the recipe's archive without "deleted/", or the
+ * original manifest its deleted manifest lists (read; nothing moves). NULL for none. */
+static json_t *restored_link(imgd_artifacts *a, imgd_ims_kind kind, const json_t *link)
+{
+    _cleanup_free_ char *bucket = NULL;
+    _cleanup_free_ char *key = NULL;
+    if (kind == IMGD_IMS_PUBLIC_KEY || !json_is_object(link) || !link_parts(link, &bucket, &key))
+        return json_is_object(link) ? json_incref((json_t *)link) : NULL;
+    if (kind == IMGD_IMS_RECIPE)
+        return undeleted_key(key) ? moved_link(bucket, undeleted_key(key),
+                                               json_string_value(json_object_get(link, "etag")))
+                                  : json_incref((json_t *)link);
     json_t *m = read_json(a, link);
     json_t *restored = NULL;
     size_t i;
     json_t *art;
     json_array_foreach (json_object_get(m, "artifacts"), i, art) {
+        const char *type = json_string_value(json_object_get(art, "type"));
         json_t *al = json_object_get(art, "link");
         _cleanup_free_ char *ab = NULL;
         _cleanup_free_ char *ak = NULL;
-        if (!link_parts(al, &ab, &ak) || !undeleted_key(ak))
-            continue;
-        if (!obj_move(a, ab, ak, undeleted_key(ak)))
-            continue;
-        const char *type = json_string_value(json_object_get(art, "type"));
-        if (type && !strcmp(type, MANIFEST_TYPE)) {
+        if (type && !strcmp(type, MANIFEST_TYPE) && link_parts(al, &ab, &ak) && undeleted_key(ak)) {
             json_decref(restored);
             restored =
                 moved_link(ab, undeleted_key(ak), json_string_value(json_object_get(al, "etag")));
         }
     }
     json_decref(m);
-    if (!restored)
-        return json_incref((json_t *)link);
-    obj_delete(a, bucket, key);
-    return restored;
+    return restored ? restored : json_incref((json_t *)link);
 }
 
 /* ---- DELETE ---- */
@@ -942,14 +980,17 @@ static int soft_delete(imgd_request *req, imgd_ims_kind kind, const char *id, im
         char deleted[40];
         (void)ims_now(deleted);
         json_object_set_new(body, "deleted", json_string(deleted));
+        json_t *link = json_incref(json_object_get(rec.body, "link"));
         if (kind != IMGD_IMS_PUBLIC_KEY) {
-            json_t *l = soft_delete_objects(req->ctx->artifacts, kind, id,
-                                            json_object_get(rec.body, "link"));
+            json_t *l = deleted_link(kind, id, link);
             json_object_set_new(body, "link", l ? l : json_null());
         }
         r = imgd_ims_update(req->ctx->db, kind, &rec, true, body, NULL, err);
         json_decref(body);
         imgd_ims_record_dispose(&rec);
+        if (r == 0)
+            soft_delete_objects(req->ctx->artifacts, kind, id, link);
+        json_decref(link);
         if (r != -ESTALE || tries >= IMS_CAS_TRIES)
             return r;
         imgd_error_free(*err);
@@ -1018,47 +1059,6 @@ int ims_records_delete_all(imgd_request *req, imgd_response *resp, imgd_error **
 
 /* ---- /v3/deleted ---- */
 
-/* Which live record (if any, *holder) holds the link a deleted record would get back: the path
- * without "deleted/" (a recipe), or the original manifest its deleted manifest names (an image). */
-static int link_holder(imgd_request *req, imgd_ims_kind kind, const json_t *link, char **holder)
-{
-    *holder = NULL;
-    _cleanup_free_ char *bucket = NULL;
-    _cleanup_free_ char *key = NULL;
-    if (kind == IMGD_IMS_PUBLIC_KEY || !link_parts(link, &bucket, &key))
-        return 0;
-    char path[1200] = "";
-    if (kind == IMGD_IMS_RECIPE && undeleted_key(key)) {
-        snprintf(path, sizeof path, "s3://%s/%s", bucket, undeleted_key(key));
-    } else if (kind == IMGD_IMS_IMAGE) {
-        json_t *m = read_json(req->ctx->artifacts, link);
-        size_t i;
-        json_t *art;
-        json_array_foreach (json_object_get(m, "artifacts"), i, art) {
-            const char *type = json_string_value(json_object_get(art, "type"));
-            _cleanup_free_ char *ab = NULL;
-            _cleanup_free_ char *ak = NULL;
-            if (type && !strcmp(type, MANIFEST_TYPE) &&
-                link_parts(json_object_get(art, "link"), &ab, &ak) && undeleted_key(ak))
-                snprintf(path, sizeof path, "s3://%s/%s", ab, undeleted_key(ak));
-        }
-        json_decref(m);
-    }
-    if (!*path)
-        return 0;
-    imgd_ims_record *v = NULL;
-    size_t n = 0;
-    int r = imgd_ims_list(req->ctx->db, kind, false, &v, &n, NULL);
-    for (size_t i = 0; r == 0 && i < n && !*holder; i++) {
-        const char *p =
-            json_string_value(json_object_get(json_object_get(v[i].body, "link"), "path"));
-        if (p && !strcmp(p, path) && !(*holder = strdup(v[i].id)))
-            r = -ENOMEM;
-    }
-    imgd_ims_records_free(v, n);
-    return r;
-}
-
 static int restore(imgd_request *req, imgd_ims_kind kind, const char *id, imgd_error **err)
 {
     for (int tries = 0;; tries++) {
@@ -1068,24 +1068,19 @@ static int restore(imgd_request *req, imgd_ims_kind kind, const char *id, imgd_e
             return r;
         json_t *body = json_deep_copy(rec.body);
         json_object_del(body, "deleted");
-        /* a live record took the link meanwhile: refuse before any object moves */
-        _cleanup_free_ char *taken = NULL;
-        r = link_holder(req, kind, json_object_get(rec.body, "link"), &taken);
-        if (r < 0 || taken) {
-            json_decref(body);
-            imgd_ims_record_dispose(&rec);
-            return r < 0 ? r
-                         : imgd_error_set(err, EEXIST, "the link is held by %s %s",
-                                          imgd_ims_kind_name(kind), taken);
-        }
+        /* the write comes first and checks the link is free: a live record that took it
+         * meanwhile makes this -EEXIST (409) before any object moves */
+        json_t *link = json_incref(json_object_get(rec.body, "link"));
         if (kind != IMGD_IMS_PUBLIC_KEY) {
-            json_t *l =
-                restore_objects(req->ctx->artifacts, kind, json_object_get(rec.body, "link"));
+            json_t *l = restored_link(req->ctx->artifacts, kind, link);
             json_object_set_new(body, "link", l ? l : json_null());
         }
         r = imgd_ims_update(req->ctx->db, kind, &rec, false, body, NULL, err);
         json_decref(body);
         imgd_ims_record_dispose(&rec);
+        if (r == 0)
+            restore_objects(req->ctx->artifacts, kind, link);
+        json_decref(link);
         if (r != -ESTALE || tries >= IMS_CAS_TRIES)
             return r;
         imgd_error_free(*err);

@@ -662,3 +662,39 @@ def test_status_of_silent_nodes(imgd_factory):
     finally:
         for s in listeners:
             s.close()
+
+
+def test_soft_delete_under_concurrent_patches(ims):
+    """A soft delete that has to retry its write (patches keep changing the record) moves the
+    archive once, and the deleted record links where it went."""
+    import requests
+    errors = []
+    for n in range(5):
+        link = put_object(ims, "ims", f"recipes/race{n}/recipe.tar.gz", b"archive")["link"]
+        rec = call(ims, "POST", "/v3/recipes", dict(RECIPE, link=link)).json()
+        stop = threading.Event()
+
+        def patcher(rid=rec["id"]):
+            s = requests.Session()
+            i = 0
+            while not stop.is_set():
+                r = s.patch(ims.url + f"/v3/recipes/{rid}",
+                            json={"arch": "aarch64" if i % 2 else "x86_64"})
+                if r.status_code not in (200, 404):
+                    errors.append(r.text)
+                i += 1
+
+        threads = [threading.Thread(target=patcher) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.05)
+        r = call(ims, "DELETE", f"/v3/recipes/{rec['id']}")
+        stop.set()
+        for t in threads:
+            t.join()
+        assert r.status_code == 204, r.text
+        d = call(ims, "GET", f"/v3/deleted/recipes/{rec['id']}").json()
+        assert d["link"]["path"] == f"s3://ims/deleted/recipes/race{n}/recipe.tar.gz"
+        assert ims.get(f"/artifacts/ims/deleted/recipes/race{n}/recipe.tar.gz").content == b"archive"
+        assert ims.get(f"/artifacts/ims/recipes/race{n}/recipe.tar.gz").status_code == 404
+    assert errors == []
