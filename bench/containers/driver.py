@@ -42,6 +42,10 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchlib import call  # noqa: E402
 
 PHASES = ("create+start", "exec", "stop", "remove")
 PODMAN_API = "/v4.0.0/libpod"
@@ -67,26 +71,6 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         s.settimeout(self.timeout)
         s.connect(self.unix_path)
         self.sock = s
-
-
-def call(conn, method, url, body=None):
-    """One request on a kept-alive connection; returns (status, body bytes). http.client opens a
-    new connection by itself when the server closed the last one."""
-    headers = {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    try:
-        conn.request(method, url, body=data, headers=headers)
-        resp = conn.getresponse()
-        out = resp.read()
-    except (http.client.HTTPException, OSError):
-        conn.close()
-        raise
-    if resp.will_close:
-        conn.close()
-    return resp.status, out
 
 
 def expect(ok, what, detail):

@@ -45,6 +45,8 @@ WARMUP=${WARMUP:-1}
 NO_PODMAN=${NO_PODMAN:-0}
 RUNTIMES_ASKED=${RUNTIMES:-}
 PYTHON=/usr/bin/python3    # Debian's Python (stdlib only here)
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 TAG=bench/busybox:latest
 
 cd "$REPO"
@@ -127,27 +129,6 @@ export PYTHONDONTWRITEBYTECODE=1
 imgd_dir() { if [ "$1" = runc ]; then echo "$T/imgd"; else echo "$T/imgd-$1"; fi; }
 podman_dir() { if [ "$1" = runc ]; then echo "$T/podman"; else echo "$T/podman-$1"; fi; }
 
-# shellcheck source=bench/lib.sh
-. "$REPO/bench/lib.sh"
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-# pids_under DIR [COMM]: processes whose command line names a path below DIR (this run's own
-# monitors, conmons and their like: the temp dir is unique to this run)
-pids_under() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" = "$$" ] && continue
-        if [ -n "${2:-}" ] && [ "$(cat "$p/comm" 2>/dev/null)" != "$2" ]; then
-            continue
-        fi
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$1/" && echo "${p#/proc/}"
-    done
-    return 0
-}
 # podman_env DIR CMD...: CMD with the podman set-up in DIR
 podman_env() {
     local P=$1

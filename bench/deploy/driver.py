@@ -35,6 +35,10 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchlib import call  # noqa: E402
 
 SCRIPT = 'trap "exit 0" TERM; echo first line; sleep 300 & wait'
 COMMAND = "/bin/sh -c '" + SCRIPT + "'"
@@ -167,23 +171,6 @@ def cri_stamp(logfile):
 
 
 # ---- imgd ----------------------------------------------------------------------------------------
-
-def call(conn, method, url, body=None):
-    headers = {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    try:
-        conn.request(method, url, body=data, headers=headers)
-        resp = conn.getresponse()
-        out = resp.read()
-    except (http.client.HTTPException, OSError):
-        conn.close()
-        raise
-    if resp.will_close:
-        conn.close()
-    return resp.status, out
 
 
 def chain(fs, path):

@@ -41,6 +41,8 @@ WARMUP=${WARMUP:-1}
 RUNTIME=${RUNTIME:-runc}
 EROFS=${EROFS:-1}
 PYTHON=/usr/bin/python3    # Debian's Python (stdlib only here)
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 cd "$REPO"
 scripts/install-deps.sh packaging/bench-deps.txt ||
@@ -91,23 +93,6 @@ declare -A HAD_CG=()
 [ -n "$(find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -name imgd 2>/dev/null)" ] && HAD_CG[imgd]=1
 export PYTHONDONTWRITEBYTECODE=1
 
-# shellcheck source=bench/lib.sh
-. "$REPO/bench/lib.sh"
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-# processes whose command line names a path below $T (this run's monitors and runtimes)
-pids_under() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" = "$$" ] && continue
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$1/" && echo "${p#/proc/}"
-    done
-    return 0
-}
 cleanup() {
     set +e
     local n id root m f dev

@@ -10,16 +10,15 @@
 import http.client
 import json
 import sys
+from pathlib import Path
 
-HEADERS = {"Content-Type": "application/json"}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: E402
 
 
 def call(conn, method, path, body=None):
-    data = None if body is None else json.dumps(body)
-    conn.request(method, path, body=data, headers=HEADERS)
-    resp = conn.getresponse()
-    raw = resp.read()
-    return resp.status, (json.loads(raw) if raw else None)
+    status, raw = benchlib.call(conn, method, path, body)
+    return status, (json.loads(raw) if raw else None)
 
 
 def main():

@@ -35,6 +35,8 @@ WARMUP=2s
 SINGLE=5s                      # wrk -t1 -c1: one request at a time
 THREADS=2
 PYTHON=/usr/bin/python3        # Debian's Python: the one gunicorn, flask and pytest are for
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 GUNICORN=/usr/bin/gunicorn
 URL_PATH=/local-images
 AIM_RPS=10000
@@ -51,12 +53,6 @@ PERF_PID=""
 HAD_RUN_CONTAINERD=0; [ -e /run/containerd ] && HAD_RUN_CONTAINERD=1
 export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ below tests/ from the helpers
 
-stop_pid() {
-    local pid=$1 sig=${2:-TERM}
-    [ -n "$pid" ] || return 0
-    kill -"$sig" "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 stop_server() { stop_pid "$SERVER_PID"; SERVER_PID=""; }
 cleanup() {
     stop_pid "$PERF_PID" INT
@@ -79,8 +75,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# shellcheck source=bench/lib.sh
-. "$REPO/bench/lib.sh"
 now_ns() { date +%s%N; }
 LOAD_AT_START=$(cut -d' ' -f1 /proc/loadavg)
 

@@ -20,6 +20,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 ROUNDS=${ROUNDS:-5}
 PYTHON=/usr/bin/python3    # Debian's Python: the one python3-requests and python3-pytest are for
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 TOOLS=(imgd skopeo podman)
 REPO_TAG=test/big:latest
 
@@ -33,12 +35,6 @@ REG_PID=""
 HAD_VARLIB=0; [ -e /var/lib/containers ] && HAD_VARLIB=1
 HAD_RUN_CONTAINERS=0; [ -e /run/containers ] && HAD_RUN_CONTAINERS=1
 
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 stop_imgd() { stop_pid "$IMGD_PID"; IMGD_PID=""; }
 # unmount_under DIR: every mount below DIR (podman's overlay driver may leave some), deepest first
 unmount_under() {
@@ -64,9 +60,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# shellcheck source=bench/lib.sh
-. "$REPO/bench/lib.sh"
 
 # Everything the tools and helpers write goes below $T.
 export TMPDIR="$T/tmp"
