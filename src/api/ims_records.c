@@ -383,16 +383,10 @@ static int check_new_link(imgd_request *req, imgd_response *resp, imgd_ims_kind 
                           const char *self, const json_t *link)
 {
     const char *path = json_string_value(json_object_get(link, "path"));
-    imgd_ims_record *v = NULL;
-    size_t n = 0;
-    int r = imgd_ims_list(req->ctx->db, kind, false, &v, &n, NULL);
-    for (size_t i = 0; r == 0 && i < n; i++) {
-        const char *p =
-            json_string_value(json_object_get(json_object_get(v[i].body, "link"), "path"));
-        if (p && path && !strcmp(p, path) && (!self || strcmp(v[i].id, self) != 0))
-            r = link_taken(resp, kind, path, v[i].id);
-    }
-    imgd_ims_records_free(v, n);
+    _cleanup_free_ char *holder = NULL;
+    int r = path ? imgd_ims_link_holder(req->ctx->db, kind, path, self, &holder, NULL) : 0;
+    if (r == 0 && holder)
+        r = link_taken(resp, kind, path, holder);
     if (r != 0)
         return r;
     if (kind == IMGD_IMS_IMAGE)

@@ -407,31 +407,30 @@ int s3_put_file(s3_backend *b, const char *bucket, const char *key, const char *
     if (fd < 0 || fstat(fd, &st) < 0)
         return imgd_error_errno(err, errno, "open the staging file");
     uint64_t size = (uint64_t)st.st_size;
-    int r;
     if (size > b->part_size) {
-        r = multipart(b, bucket, key, fd, size, md5, content_type, err);
-    } else {
-        s3_call c = {0};
-        s3_req q = {.method = "PUT",
-                    .bucket = bucket,
-                    .key = key,
-                    .payload = "UNSIGNED-PAYLOAD",
-                    .fd = fd,
-                    .fd_len = size,
-                    .content_type = content_type,
-                    .md5 = md5};
-        r = s3_perform(b, &q, &c, err);
-        call_dispose(&c);
-    }
-    if (r < 0)
+        int r = multipart(b, bucket, key, fd, size, md5, content_type, err);
+        if (r < 0)
+            return r;
+        /* a multipart ETag is not the md5: take it as the service reports it */
+        imgd_artifact_info now;
+        r = s3_head(b, bucket, key, &now, err);
+        if (r == 0)
+            snprintf(info->etag, sizeof info->etag, "%s", now.etag);
         return r;
-    /* the ETag as the service reports it (a multipart one is not the md5) */
-    imgd_artifact_info now;
-    r = s3_head(b, bucket, key, &now, err);
-    if (r == 0) {
-        snprintf(info->etag, sizeof info->etag, "%s", now.etag);
-        info->size = now.size;
     }
+    s3_call c = {0};
+    s3_req q = {.method = "PUT",
+                .bucket = bucket,
+                .key = key,
+                .payload = "UNSIGNED-PAYLOAD",
+                .fd = fd,
+                .fd_len = size,
+                .content_type = content_type,
+                .md5 = md5};
+    int r = s3_perform(b, &q, &c, err);
+    if (r == 0 && c.info.etag[0]) /* the PUT's own answer names it */
+        snprintf(info->etag, sizeof info->etag, "%s", c.info.etag);
+    call_dispose(&c);
     return r;
 }
 

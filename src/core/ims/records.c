@@ -242,6 +242,23 @@ static int check_link(sqlite3 *conn, imgd_ims_kind kind, const char *id, const c
                           other ? other : "");
 }
 
+int imgd_ims_link_holder(imgd_db *db, imgd_ims_kind kind, const char *path, const char *self,
+                         char **holder, imgd_error **err)
+{
+    *holder = NULL;
+    sqlite3 *conn = imgd_db_acquire(db);
+    int r = check_link(conn, kind, self ? self : "", path, holder, err);
+    imgd_db_release(db);
+    if (r == -EEXIST && *holder) {
+        if (err) {
+            imgd_error_free(*err);
+            *err = NULL;
+        }
+        return 0;
+    }
+    return r;
+}
+
 static int exec(sqlite3 *conn, const char *sql, imgd_error **err)
 {
     int rc = sqlite3_exec(conn, sql, NULL, NULL, NULL);

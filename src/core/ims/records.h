@@ -59,6 +59,11 @@ int imgd_ims_get(imgd_db *db, imgd_ims_kind kind, bool deleted, const char *id,
 int imgd_ims_get_text(imgd_db *db, imgd_ims_kind kind, bool deleted, const char *id, char **out,
                       imgd_error **err);
 
+/* The live record of kind (other than self, which may be NULL) holding link path, in *holder
+ * (caller frees), or NULL when none does. The write itself checks again. */
+int imgd_ims_link_holder(imgd_db *db, imgd_ims_kind kind, const char *path, const char *self,
+                         char **holder, imgd_error **err);
+
 /* Add a record (live unless deleted). With replace, a record with the same id is overwritten
  * (remote build nodes); otherwise that is -EEXIST. A live record whose link.path is held by another
  * live record of the kind is -EEXIST with *conflict set to that record's id (caller frees). */
