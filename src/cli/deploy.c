@@ -574,28 +574,6 @@ bool imgd_cli_deploy_command_is(const char *name)
     return dep_command_find(name) != NULL;
 }
 
-/* An option getopt_long did not take. Returns the exit status. */
-static int dep_bad_option(const dep_ctx *x, int opt, const char *arg)
-{
-    size_t len = strcspn(arg, "=");
-    if (opt == ':')
-        return imgd_cli_usage_error("%s: missing argument for option '%.*s'", x->cmd->name,
-                                    (int)len, arg);
-    /* glibc sets optopt to a long option's value too, when it was given a value it does not
-     * take */
-    if (optopt && !imgd_str_has_prefix(arg, "--"))
-        return imgd_cli_usage_error("%s: unknown option '-%c' (imgctl's own options go before "
-                                    "the command)",
-                                    x->cmd->name, optopt);
-    for (const struct option *l = x->cmd->longs; arg[len] && len > 2 && l->name; l++) {
-        if (l->has_arg == no_argument && strncmp(l->name, arg + 2, len - 2) == 0)
-            return imgd_cli_usage_error("%s: option '--%s' takes no value", x->cmd->name, l->name);
-    }
-    return imgd_cli_usage_error("%s: unknown option '%.*s' (imgctl's own options go before the "
-                                "command)",
-                                x->cmd->name, (int)len, arg);
-}
-
 /* Handle one option of getopt_long. Returns -1 to go on, or the exit status. */
 static int dep_option(dep_ctx *x, int opt, char **argv)
 {
@@ -633,7 +611,7 @@ static int dep_option(dep_ctx *x, int opt, char **argv)
                x->cmd->synopsis);
         return EXIT_SUCCESS;
     }
-    return dep_bad_option(x, opt, argv[optind - 1]);
+    return imgd_cli_bad_option(x->cmd->name, x->cmd->longs, opt, argv[optind - 1], "the command");
 }
 
 /* Options, then the number of arguments. Returns -1 to go on, or the exit status. */

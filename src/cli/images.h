@@ -53,6 +53,13 @@ const imgd_cli_image_command *imgd_cli_image_command_find(const char *name);
 /* "imgctl: <message> (see 'imgctl --help')" on stderr; returns IMGD_CLI_EXIT_USAGE. */
 int imgd_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The usage error for an option getopt_long did not take (opt '?' or ':'; arg the argument
+ * that held it) of command name, whose options are longs; where names what imgctl's own
+ * options go before ("the command", "'ims'"). Returns IMGD_CLI_EXIT_USAGE. */
+struct option;
+int imgd_cli_bad_option(const char *name, const struct option *longs, int opt, const char *arg,
+                        const char *where);
+
 /* "imgctl: <message of err>" (or "out of memory" for NULL) on stderr; returns EXIT_FAILURE. */
 int imgd_cli_fail(const imgd_error *err);
 

@@ -87,6 +87,26 @@ int imgd_cli_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+int imgd_cli_bad_option(const char *name, const struct option *longs, int opt, const char *arg,
+                        const char *where)
+{
+    size_t len = strcspn(arg, "=");
+    if (opt == ':')
+        return imgd_cli_usage_error("%s: missing argument for option '%.*s'", name, (int)len, arg);
+    /* glibc sets optopt to a long option's value too, when it was given a value it does not
+     * take */
+    if (optopt && !imgd_str_has_prefix(arg, "--"))
+        return imgd_cli_usage_error("%s: unknown option '-%c' (imgctl's own options go before "
+                                    "%s)",
+                                    name, optopt, where);
+    for (const struct option *l = longs; arg[len] && len > 2 && l->name; l++) {
+        if (l->has_arg == no_argument && strncmp(l->name, arg + 2, len - 2) == 0)
+            return imgd_cli_usage_error("%s: option '--%s' takes no value", name, l->name);
+    }
+    return imgd_cli_usage_error("%s: unknown option '%.*s' (imgctl's own options go before %s)",
+                                name, (int)len, arg, where);
+}
+
 int imgd_cli_fail(const imgd_error *err)
 {
     fprintf(stderr, "imgctl: %s\n", err ? err->message : "out of memory");

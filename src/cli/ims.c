@@ -1183,22 +1183,6 @@ static int ims_find(const ims_command **out, int argc, char **argv)
     return imgd_cli_usage_error("ims %s: unknown verb '%s': use %s", argv[1], argv[2], verbs);
 }
 
-/* An option getopt_long did not take. Returns the exit status. */
-static int ims_bad_option(const ims_ctx *x, int opt, const char *arg)
-{
-    size_t len = strcspn(arg, "=");
-    if (opt == ':')
-        return imgd_cli_usage_error("%s: missing argument for option '%.*s'", x->name, (int)len,
-                                    arg);
-    for (const struct option *l = x->cmd->longs; arg[len] && len > 2 && l->name; l++) {
-        if (l->has_arg == no_argument && strncmp(l->name, arg + 2, len - 2) == 0)
-            return imgd_cli_usage_error("%s: option '--%s' takes no value", x->name, l->name);
-    }
-    return imgd_cli_usage_error("%s: unknown option '%.*s' (imgctl's own options go before "
-                                "'ims')",
-                                x->name, (int)len, arg);
-}
-
 /* Handle one option of getopt_long. Returns -1 to go on, or the exit status. */
 static int ims_option(ims_ctx *x, int opt, char **argv)
 {
@@ -1236,7 +1220,7 @@ static int ims_option(ims_ctx *x, int opt, char **argv)
                x->cmd->synopsis);
         return EXIT_SUCCESS;
     }
-    return ims_bad_option(x, opt, argv[optind - 1]);
+    return imgd_cli_bad_option(x->name, x->cmd->longs, opt, argv[optind - 1], "'ims'");
 }
 
 /* Options, then the number of arguments, of argv[0..argc) (argv[0] is the verb). Returns -1 to
