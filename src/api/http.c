@@ -62,6 +62,16 @@ int imgd_resp_json(imgd_response *resp, unsigned status, json_t *body, bool pret
     return 0;
 }
 
+void imgd_resp_take(imgd_response *resp, unsigned status, const char *content_type, char *body,
+                    size_t len)
+{
+    free(resp->body);
+    resp->body = body;
+    resp->body_len = len;
+    resp->status = status;
+    resp->content_type = content_type;
+}
+
 int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type, const char *text,
                    size_t len)
 {

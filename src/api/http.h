@@ -160,6 +160,11 @@ int imgd_resp_json_or_fail(imgd_response *resp, unsigned status, json_t *body, i
 int imgd_resp_text(imgd_response *resp, unsigned status, const char *content_type, const char *text,
                    size_t len);
 
+/* Set a body the response takes over (malloc'd, len bytes and a NUL after them), without a copy.
+ * Cannot fail. */
+void imgd_resp_take(imgd_response *resp, unsigned status, const char *content_type, char *body,
+                    size_t len);
+
 /* Add a header (name static, value copied). Returns 0, -ENOMEM or -ENOSPC. */
 int imgd_resp_header(imgd_response *resp, const char *name, const char *value);
 

@@ -12,8 +12,11 @@
 /* How many times a compare-and-swap write is retried before it gives up with 503. */
 #define IMS_CAS_TRIES 16
 
-/* The stored text of a record as the answer (a newline added). */
-int ims_send_text(imgd_response *resp, unsigned status, const char *text);
+/* The stored text of a record as the answer, taken over (malloc'd; a newline added). */
+int ims_send_owned(imgd_response *resp, unsigned status, char *text);
+
+/* A record's body as the answer, encoded as it is stored. */
+int ims_send_record(imgd_response *resp, unsigned status, const json_t *body);
 
 /* GET of a collection (its records as a JSON array) and of one record (404 when absent). */
 int ims_send_collection(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,

@@ -315,8 +315,7 @@ int ims_jobs_post(imgd_request *req, imgd_response *resp, imgd_error **err)
     r = imgd_ims_insert(req->ctx->db, IMGD_IMS_JOB, json_string_value(json_object_get(rec, "id")),
                         imgd_now_realtime_usec(), false, rec, false, NULL, &own);
     if (r == 0) {
-        _cleanup_free_ char *text = imgd_ims_encode(rec);
-        r = text ? ims_send_text(resp, 201, text) : -ENOMEM;
+        r = ims_send_record(resp, 201, rec);
     } else {
         r = ims_store_failed(resp, r, err, own);
     }
@@ -348,8 +347,7 @@ int ims_jobs_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
         json_object_update(body, patch);
         r = imgd_ims_update(req->ctx->db, IMGD_IMS_JOB, &rec, false, body, NULL, &own);
         if (r == 0) {
-            _cleanup_free_ char *text = imgd_ims_encode(body);
-            r = text ? ims_send_text(resp, 200, text) : -ENOMEM;
+            r = ims_send_record(resp, 200, body);
         }
         json_decref(body);
         if (r == -ESTALE && tries < IMS_CAS_TRIES) {

@@ -62,8 +62,7 @@ int ims_nodes_post(imgd_request *req, imgd_response *resp, imgd_error **err)
                         json_string_value(json_object_get(node, "xname")), imgd_now_realtime_usec(),
                         false, node, true, NULL, &own);
     if (r == 0) {
-        _cleanup_free_ char *text = imgd_ims_encode(node);
-        r = text ? ims_send_text(resp, 201, text) : -ENOMEM;
+        r = ims_send_record(resp, 201, node);
     } else {
         r = ims_store_failed(resp, r, err, own);
     }

@@ -147,16 +147,18 @@ static const ims_schema undelete_schema = IMS_SCHEMA(undelete_fields);
 
 /* ---- shared answers ---- */
 
-int ims_send_text(imgd_response *resp, unsigned status, const char *text)
+int ims_send_owned(imgd_response *resp, unsigned status, char *text)
 {
     size_t n = strlen(text);
-    _cleanup_free_ char *t = malloc(n + 2);
-    if (!t)
+    char *t = realloc(text, n + 2);
+    if (!t) {
+        free(text);
         return -ENOMEM;
-    memcpy(t, text, n);
+    }
     t[n] = '\n';
     t[n + 1] = '\0';
-    return imgd_resp_text(resp, status, "application/json", t, n + 1);
+    imgd_resp_take(resp, status, "application/json", t, n + 1);
+    return 0;
 }
 
 int ims_not_found(imgd_response *resp)
@@ -181,10 +183,10 @@ int ims_store_failed(imgd_response *resp, int r, imgd_error **err, imgd_error *o
     return r;
 }
 
-static int send_record(imgd_response *resp, unsigned status, const json_t *body)
+int ims_send_record(imgd_response *resp, unsigned status, const json_t *body)
 {
-    _cleanup_free_ char *text = imgd_ims_encode(body);
-    return text ? ims_send_text(resp, status, text) : -ENOMEM;
+    char *text = imgd_ims_encode(body);
+    return text ? ims_send_owned(resp, status, text) : -ENOMEM;
 }
 
 static int invalid(imgd_response *resp, json_t *errors)
@@ -419,19 +421,21 @@ static imgd_ims_kind path_kind(const imgd_request *req)
 int ims_send_collection(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,
                         imgd_error **err)
 {
-    _cleanup_free_ char *text = NULL;
+    char *text = NULL;
     size_t len = 0;
     int r = imgd_ims_list_text(req->ctx->db, kind, deleted, &text, &len, err);
-    return r < 0 ? r : imgd_resp_text(resp, 200, "application/json", text, len);
+    if (r == 0)
+        imgd_resp_take(resp, 200, "application/json", text, len);
+    return r;
 }
 
 int ims_send_one(imgd_request *req, imgd_response *resp, imgd_ims_kind kind, bool deleted,
                  const char *id, imgd_error **err)
 {
-    _cleanup_free_ char *text = NULL;
+    char *text = NULL;
     imgd_error *own = NULL;
     int r = imgd_ims_get_text(req->ctx->db, kind, deleted, id, &text, &own);
-    return r < 0 ? ims_store_failed(resp, r, err, own) : ims_send_text(resp, 200, text);
+    return r < 0 ? ims_store_failed(resp, r, err, own) : ims_send_owned(resp, 200, text);
 }
 
 int ims_records_list(imgd_request *req, imgd_response *resp, imgd_error **err)
@@ -586,7 +590,7 @@ int ims_records_post(imgd_request *req, imgd_response *resp, imgd_error **err)
         json_decref(rec);
         return ims_store_failed(resp, r, err, own);
     }
-    r = send_record(resp, 201, rec);
+    r = ims_send_record(resp, 201, rec);
     json_decref(rec);
     return r;
 }
@@ -703,7 +707,7 @@ int ims_records_patch(imgd_request *req, imgd_response *resp, imgd_error **err)
         _cleanup_free_ char *conflict = NULL;
         r = imgd_ims_update(req->ctx->db, kind, &rec, false, body, &conflict, &own);
         if (r == 0)
-            r = send_record(resp, 200, body);
+            r = ims_send_record(resp, 200, body);
         else if (r == -EEXIST && conflict) {
             imgd_error_free(own);
             own = NULL;
