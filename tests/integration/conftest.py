@@ -126,6 +126,14 @@ class Imgd:
             time.sleep(0.02)
         raise RuntimeError(f"imgd did not become ready:\n{self.log()}")
 
+    def wait_log(self, text, timeout=START_TIMEOUT):
+        """Until the log holds text (a line written after the first listener answers, such as
+        another listener's "listening on"); the log."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.log()
+
     def answers(self):
         """True once imgd answers HTTP on its unix socket (or, without one, on TCP)."""
         try:

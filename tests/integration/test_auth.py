@@ -98,7 +98,7 @@ def test_https(imgd_factory, pki):
     url = f"https://127.0.0.1:{d.port}/api/v1/health"
     r = requests.get(url, verify=str(pki / "ca.pem"), timeout=10)
     assert r.status_code == 200 and r.json()["status"] == "healthy"
-    assert f"listening on https://127.0.0.1:{d.port}" in d.log()
+    assert f"listening on https://127.0.0.1:{d.port}" in d.wait_log("listening on https")
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"http://127.0.0.1:{d.port}/api/v1/health", timeout=5)
     # the unix socket stays plain HTTP

@@ -219,11 +219,13 @@ def test_non_loopback_with_tokens_or_insecure(imgd_factory, tmp):
     port = free_port()
     d = imgd_factory(args=["--listen", f"0.0.0.0:{port}", "--tokens-file", str(tokens)],
                      listen=False)
-    assert f"listening on http://0.0.0.0:{port}" in d.log()
+    line = f"listening on http://0.0.0.0:{port}"
+    assert line in d.wait_log(line)
     port = free_port()
     d = imgd_factory(args=["--listen", f"0.0.0.0:{port}", "--insecure-listen", "true"],
                      listen=False)
-    assert f"listening on http://0.0.0.0:{port}" in d.log()
+    line = f"listening on http://0.0.0.0:{port}"
+    assert line in d.wait_log(line)
 
 
 def test_max_workers_from_legacy_env_reaches_the_server(imgd_factory):
