@@ -95,6 +95,7 @@ bench: build
 	bench/containers/run.sh
 	bench/deploy/run.sh
 	bench/ims/run.sh
+	bench/ims/artifacts.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
